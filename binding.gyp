@@ -1,0 +1,22 @@
+{
+  "targets": [
+    {
+      "target_name": "stackful",
+      "sources": [
+        "native/binding.cc",
+        "native/fiber.cc",
+        "native/stack.cc",
+        "native/v8_state.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++20", "-fno-exceptions", "-O2"],
+      "cflags_cc!": ["-std=gnu++17", "-std=c++17", "-fno-rtti"],
+      "conditions": [
+        ["OS=='linux' and target_arch=='x64'", {
+          "sources": ["native/arch/switch_x86_64_sysv.S"]
+        }]
+      ]
+    }
+  ]
+}

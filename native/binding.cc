@@ -1,0 +1,148 @@
+// Thin Node-API layer: validate cheaply, call the core, map Status codes to the
+// JS error classes that src/ hands over at init. All argument checking with
+// precise messages happens in TypeScript first (src/fiber.ts).
+#include <napi.h>
+#include <node.h>
+
+#include "fiber.h"
+
+namespace stackful {
+namespace {
+
+struct Instance {
+  Scheduler* scheduler = nullptr;
+  Napi::FunctionReference make_error;  // (code, message) => Error, from src/errors.ts
+};
+
+Instance* Get(const Napi::CallbackInfo& info) {
+  return static_cast<Instance*>(info.Data());
+}
+
+Napi::Value Throw(Napi::Env env, Instance* instance, Status status) {
+  StatusInfo d = Describe(status);
+  Napi::Value error = instance->make_error.Call(
+      {Napi::String::New(env, d.code), Napi::String::New(env, d.message)});
+  if (!env.IsExceptionPending()) Napi::Error(env, error).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Fiber* FiberOf(const Napi::Value& value) {
+  if (!value.IsExternal()) return nullptr;
+  return value.As<Napi::External<Fiber>>().Data();
+}
+
+Napi::Value Wrap(Napi::Env env, Fiber* fiber, bool owned) {
+  if (!owned) return Napi::External<Fiber>::New(env, fiber);
+  return Napi::External<Fiber>::New(env, fiber, [](Napi::Env, Fiber* f) {
+    if (f->scheduler != nullptr) f->scheduler->ReleaseHandle(f);
+    else delete f;  // its scheduler is gone already
+  });
+}
+
+// create(stackSize: number): handle
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  Instance* instance = Get(info);
+  size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+  return Wrap(info.Env(), instance->scheduler->NewFiber(size), true);
+}
+
+// switchTo(handle): undefined, once something switches back
+Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
+  Instance* instance = Get(info);
+  Fiber* target = FiberOf(info[0]);
+  if (target == nullptr) return Throw(info.Env(), instance, Status::kBadHandle);
+  Status status = instance->scheduler->Switch(target);
+  if (status != Status::kOk) return Throw(info.Env(), instance, status);
+  return info.Env().Undefined();
+}
+
+// setNext(handle): where the running fiber goes when its body returns
+Napi::Value SetNext(const Napi::CallbackInfo& info) {
+  Instance* instance = Get(info);
+  Fiber* next = FiberOf(info[0]);
+  if (next == nullptr) return Throw(info.Env(), instance, Status::kBadHandle);
+  Status status = instance->scheduler->SetNext(next);
+  if (status != Status::kOk) return Throw(info.Env(), instance, status);
+  return info.Env().Undefined();
+}
+
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  SchedulerStats s = Get(info)->scheduler->stats();
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("created", Napi::Number::New(env, static_cast<double>(s.created)));
+  out.Set("finished", Napi::Number::New(env, static_cast<double>(s.finished)));
+  out.Set("live", Napi::Number::New(env, static_cast<double>(s.live)));
+  out.Set("suspended", Napi::Number::New(env, static_cast<double>(s.suspended)));
+  out.Set("stackBytesReserved", Napi::Number::New(env, static_cast<double>(s.stack_bytes_reserved)));
+  out.Set("stackBytesPooled", Napi::Number::New(env, static_cast<double>(s.stack_bytes_pooled)));
+  return out;
+}
+
+// The scheduler must outlive every GC of this isolate (suspended fibers'
+// stacks are scanned until then), so it is freed when the isolate is done,
+// not when the environment goes away.
+void FreeScheduler(void* data) { delete static_cast<Scheduler*>(data); }
+
+void OnEnvironmentExit(void* data) { static_cast<Scheduler*>(data)->Shutdown(); }
+
+// init(entry: () => unknown, makeError: (code, message) => Error)
+//   -> { root, create, switchTo, setNext, stats, defaultStackSize, ... }
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (env.GetInstanceData<Instance>() != nullptr) {
+    Napi::Error e = Napi::Error::New(env, "stackful's native core is already initialised on this thread");
+    e.Set("code", Napi::String::New(env, "ERR_STACKFUL_INIT"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Instance* instance = new Instance();
+  instance->scheduler = new Scheduler();
+  V8Runtime runtime = instance->scheduler->v8().Init(instance->scheduler, env, info[0]);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("supported", Napi::Boolean::New(env, runtime.supported));
+  out.Set("reason", Napi::String::New(env, runtime.reason));
+  if (!runtime.supported) {
+    delete instance->scheduler;
+    delete instance;
+    return out;
+  }
+  instance->make_error = Napi::Persistent(info[1].As<Napi::Function>());
+  env.SetInstanceData<Instance>(instance);  // deleted with the environment
+  napi_add_env_cleanup_hook(env, &OnEnvironmentExit, instance->scheduler);
+
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  node::Environment* node_env = node::GetCurrentEnvironment(isolate->GetCurrentContext());
+  node::MultiIsolatePlatform* platform =
+      node_env != nullptr ? node::GetMultiIsolatePlatform(node_env) : nullptr;
+  if (platform != nullptr) {
+    platform->AddIsolateFinishedCallback(isolate, &FreeScheduler, instance->scheduler);
+  }  // else: the scheduler lives as long as the process
+
+  auto fn = [&](const char* name, Napi::Function::Callback cb) {
+    out.Set(name, Napi::Function::New(env, cb, name, instance));
+  };
+  fn("create", Create);
+  fn("switchTo", SwitchTo);
+  fn("setNext", SetNext);
+  fn("stats", Stats);
+  out.Set("root", Wrap(env, instance->scheduler->root(), false));
+  out.Set("defaultStackSize", Napi::Number::New(env, kDefaultStackSize));
+  out.Set("minStackSize", Napi::Number::New(env, kMinStackSize));
+  out.Set("maxStackSize", Napi::Number::New(env, static_cast<double>(kMaxStackSize)));
+  return out;
+}
+
+Napi::Object Module(Napi::Env env, Napi::Object exports) {
+  exports.Set("init", Napi::Function::New(env, Init, "init"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace stackful
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return stackful::Module(env, exports);
+}
+
+NODE_API_MODULE(stackful, InitModule)

@@ -1,0 +1,151 @@
+#include "fiber.h"
+
+#include "arch/switch.h"
+
+namespace stackful {
+
+Scheduler::Scheduler() : current_(&root_) {
+  root_.scheduler = this;
+  root_.is_root = true;
+  root_.state = FiberState::kRunning;
+}
+
+Scheduler::~Scheduler() {
+  // Only reached once V8 is done with this thread (see binding.cc): stacks of
+  // abandoned suspended fibers can be unmapped now, nothing scans them anymore.
+  RecycleDead();
+  while (live_head_ != nullptr) {
+    Fiber* fiber = live_head_;
+    Unlink(fiber);
+    StackPool::Unmap(fiber->stack);
+    if (fiber->handle_released) delete fiber;
+    else fiber->scheduler = nullptr;  // the handle outlives us: leave it inert
+  }
+}
+
+Fiber* Scheduler::NewFiber(size_t stack_size) {
+  Fiber* fiber = new Fiber();
+  fiber->scheduler = this;
+  fiber->id = next_id_++;
+  fiber->stack_size = StackPool::RoundToPages(stack_size);
+  stats_.created++;
+  return fiber;
+}
+
+void Scheduler::ReleaseHandle(Fiber* fiber) {
+  if (fiber->state == FiberState::kNew ||
+      (fiber->state == FiberState::kDead && fiber != dead_)) {
+    delete fiber;
+    return;
+  }
+  // Still running, suspended, or its stack not yet recycled: freed later.
+  fiber->handle_released = true;
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats s = stats_;
+  s.suspended = s.live - (current_ == &root_ ? 0 : 1);
+  s.stack_bytes_reserved = pool_.bytes_reserved();
+  s.stack_bytes_pooled = pool_.bytes_pooled();
+  return s;
+}
+
+void Scheduler::Link(Fiber* fiber) {
+  fiber->prev_live = nullptr;
+  fiber->next_live = live_head_;
+  if (live_head_ != nullptr) live_head_->prev_live = fiber;
+  live_head_ = fiber;
+  stats_.live++;
+}
+
+void Scheduler::Unlink(Fiber* fiber) {
+  if (fiber->prev_live != nullptr) fiber->prev_live->next_live = fiber->next_live;
+  else live_head_ = fiber->next_live;
+  if (fiber->next_live != nullptr) fiber->next_live->prev_live = fiber->prev_live;
+  fiber->prev_live = fiber->next_live = nullptr;
+  stats_.live--;
+}
+
+Status Scheduler::Prepare(Fiber* target) {
+  if (target->state != FiberState::kNew) return Status::kOk;
+  target->stack = pool_.Acquire(target->stack_size);
+  if (!target->stack) return Status::kStackAlloc;
+  target->sp = stackful_make_context(target->stack.high, &Scheduler::Entry);
+  target->v8.thread_id = 0;
+  Link(target);
+  return Status::kOk;
+}
+
+Status Scheduler::Switch(Fiber* target) {
+  if (target->scheduler != this) return Status::kWrongThread;
+  if (target->state == FiberState::kDead) return Status::kFiberDead;
+  if (target == current_) return Status::kFiberRunning;
+  Status status = Prepare(target);
+  if (status != Status::kOk) return status;
+  Transfer(current_, target);
+  return Status::kOk;
+}
+
+Status Scheduler::SetNext(Fiber* next) {
+  if (next->scheduler != this) return Status::kWrongThread;
+  if (next->state == FiberState::kDead) return Status::kFiberDead;
+  if (next == current_) return Status::kFiberRunning;
+  next_ = next;
+  return Status::kOk;
+}
+
+void Scheduler::Transfer(Fiber* from, Fiber* to) {
+  v8_.Suspend(from, to);
+  from->state = FiberState::kSuspended;
+  to->state = FiberState::kRunning;
+  to->resumer = from;
+  current_ = to;
+  stackful_switch(&from->sp, to->sp, to);
+  // Some fiber switched back into `from`.
+  RecycleDead();
+  v8_.Resume(from);
+}
+
+void Scheduler::RecycleDead() {
+  if (dead_ == nullptr) return;
+  pool_.Release(dead_->stack);
+  dead_->stack = Stack();
+  if (dead_->handle_released) delete dead_;
+  dead_ = nullptr;
+}
+
+void Scheduler::Entry(void* arg) {
+  Fiber* self = static_cast<Fiber*>(arg);
+  Scheduler* scheduler = self->scheduler;
+  scheduler->RecycleDead();
+  scheduler->next_ = nullptr;
+  scheduler->v8_.Run(self);
+  scheduler->Finish(self);
+}
+
+void Scheduler::Finish(Fiber* self) {
+  // The body has returned and V8 is released. Go to the fiber the body chose,
+  // else back to whoever resumed us last, else to the root.
+  Fiber* next = next_;
+  next_ = nullptr;
+  auto usable = [&](Fiber* f) {
+    return f != nullptr && f != self && f->state != FiberState::kDead &&
+           Prepare(f) == Status::kOk;
+  };
+  if (!usable(next)) next = usable(self->resumer) ? self->resumer : &root_;
+
+  Unlink(self);
+  self->state = FiberState::kDead;
+  stats_.finished++;
+  dead_ = self;  // our stack is still in use until the switch below
+
+  v8_.Handoff(next);
+  next->state = FiberState::kRunning;
+  next->resumer = self;
+  current_ = next;
+  void* unused;
+  stackful_switch(&unused, next->sp, next);
+  __builtin_trap();  // a dead fiber is never switched into
+}
+
+}  // namespace stackful

@@ -1,0 +1,101 @@
+// The fiber state machine: new -> running <-> suspended -> dead. Owns the
+// stacks; the V8 side is delegated to V8State. No V8 and no Node-API here.
+#ifndef STACKFUL_FIBER_H_
+#define STACKFUL_FIBER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "stack.h"
+#include "status.h"
+#include "v8_state.h"
+
+namespace stackful {
+
+enum class FiberState : uint8_t { kNew, kRunning, kSuspended, kDead };
+
+struct Fiber {
+  Scheduler* scheduler = nullptr;
+  uint64_t id = 0;
+  FiberState state = FiberState::kNew;
+  bool is_root = false;
+  bool handle_released = false;  // the JS handle was collected: free on death
+  size_t stack_size = 0;
+  Stack stack;
+  void* sp = nullptr;         // saved stack pointer while not running
+  Fiber* resumer = nullptr;   // the fiber that last switched into this one
+  Fiber* prev_live = nullptr; // list of started fibers that have not finished
+  Fiber* next_live = nullptr;
+  V8FiberState v8;
+};
+
+struct SchedulerStats {
+  uint64_t created = 0;   // fibers ever created on this thread
+  uint64_t finished = 0;  // fibers that ran to completion (or were killed)
+  size_t live = 0;        // started and not finished, the running one included
+  size_t suspended = 0;   // live and not running
+  size_t stack_bytes_reserved = 0;
+  size_t stack_bytes_pooled = 0;
+};
+
+// One per thread (Node environment). The root fiber is the thread's own stack.
+class Scheduler {
+ public:
+  Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+  ~Scheduler();
+
+  V8State& v8() { return v8_; }
+  Fiber* root() { return &root_; }
+  Fiber* current() const { return current_; }
+
+  Fiber* NewFiber(size_t stack_size);
+  // The JS handle of `fiber` was collected.
+  void ReleaseHandle(Fiber* fiber);
+
+  // Transfers control from the running fiber to `target`; returns once some
+  // fiber switches back to the caller.
+  Status Switch(Fiber* target);
+  // Where the running fiber goes when its body returns (its parent).
+  Status SetNext(Fiber* next);
+
+  SchedulerStats stats() const;
+
+  // Visits every suspended fiber (the root included, when not running).
+  template <typename Visit>
+  void ForEachSuspended(Visit visit) {
+    if (current_ != &root_) visit(&root_);
+    for (Fiber* f = live_head_; f != nullptr; f = f->next_live) {
+      if (f != current_) visit(f);
+    }
+  }
+
+  // Marks the thread as going away: fibers still suspended are abandoned.
+  void Shutdown() { shutting_down_ = true; }
+  bool shutting_down() const { return shutting_down_; }
+
+ private:
+  static void Entry(void* arg);
+  [[noreturn]] void Finish(Fiber* self);
+  Status Prepare(Fiber* target);
+  void Transfer(Fiber* from, Fiber* to);
+  void RecycleDead();
+  void Link(Fiber* fiber);
+  void Unlink(Fiber* fiber);
+
+  Fiber root_;
+  Fiber* current_;
+  Fiber* next_ = nullptr;  // set by SetNext() before a fiber's body returns
+  Fiber* dead_ = nullptr;  // finished; its stack is recycled by whoever runs next
+  Fiber* live_head_ = nullptr;
+  StackPool pool_;
+  V8State v8_;
+  uint64_t next_id_ = 1;
+  SchedulerStats stats_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace stackful
+
+#endif  // STACKFUL_FIBER_H_

@@ -1,0 +1,45 @@
+// Every way a native call can fail, with its stable code. binding.cc turns a
+// Status into the JS error class that src/errors.ts registered for it.
+#ifndef STACKFUL_STATUS_H_
+#define STACKFUL_STATUS_H_
+
+namespace stackful {
+
+enum class Status : int {
+  kOk = 0,
+  kFiberDead,     // the target has finished
+  kFiberRunning,  // the target is the running fiber
+  kWrongThread,   // the fiber belongs to another thread (environment)
+  kStackAlloc,    // the kernel refused to map a stack
+  kBadHandle,     // not a fiber handle of this addon
+};
+
+struct StatusInfo {
+  const char* code;
+  const char* message;
+};
+
+inline StatusInfo Describe(Status status) {
+  switch (status) {
+    case Status::kOk: return {"", ""};
+    case Status::kFiberDead:
+      return {"ERR_FIBER_DEAD", "cannot switch to a fiber that has already finished"};
+    case Status::kFiberRunning:
+      return {"ERR_FIBER_RUNNING", "cannot switch to the fiber that is running"};
+    case Status::kWrongThread:
+      return {"ERR_FIBER_THREAD",
+              "this fiber belongs to another thread; a fiber can only be used on "
+              "the thread that created it"};
+    case Status::kStackAlloc:
+      return {"ERR_FIBER_STACK",
+              "could not map a stack for the fiber (out of address space or "
+              "vm.max_map_count reached); finish or kill fibers you no longer need"};
+    case Status::kBadHandle:
+      return {"ERR_FIBER_HANDLE", "expected a fiber handle created by this addon"};
+  }
+  return {"ERR_FIBER_INTERNAL", "unknown status"};
+}
+
+}  // namespace stackful
+
+#endif  // STACKFUL_STATUS_H_

@@ -1,0 +1,454 @@
+#include "v8_state.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include <node.h>
+#include <v8.h>
+
+#include "fiber.h"
+
+namespace stackful {
+
+// ---------------------------------------------------------------------------
+// What stackful needs from V8 beyond its public API, and how each piece is
+// found and validated at load time. Nothing here is an offset written down in
+// advance: every address is located on the running binary and proven by its
+// behaviour before it is used.
+//
+//   piece                      found by                           proven by
+//   -------------------------  ---------------------------------  -----------------------------------
+//   V8's thread_local id       scanning this thread's TLS block   poking it changes
+//                              of the module that defines         ThreadId::TryGetCurrent() and
+//                              ThreadId::TryGetCurrent()          v8::Locker::IsLocked()
+//   the isolate's StackGuard   the first word of the isolate      fetching an interrupt requested
+//                              that points back at the isolate    through the public API
+//   cppgc's stack (scan start  a word of the isolate equal to     a scan through it sees a marker
+//   and extra segments)        v8::base::Stack::GetStackStart()   in our frame and in a segment
+//
+// Symbols come from the dynamic symbol table of the Node binary.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+namespace sym {
+using TryGetCurrentFn = int (*)();
+using GetCurrentThreadIdFn = int (*)();
+using FetchAndClearInterruptsFn = int (*)(void* stack_guard);
+using RequestInterruptFn = void (*)(void* stack_guard, int flag);
+using GetStackStartFn = const void* (*)();
+using AddStackSegmentFn = void (*)(void* stack, const void* start, const void* top);
+using ClearStackSegmentsFn = void (*)(void* stack);
+using IteratePointersFn = void (*)(const void* stack, void* visitor);
+
+struct Table {
+  TryGetCurrentFn try_get_current = nullptr;
+  GetCurrentThreadIdFn get_current_thread_id = nullptr;
+  FetchAndClearInterruptsFn fetch_and_clear_interrupts = nullptr;
+  RequestInterruptFn request_interrupt = nullptr;
+  GetStackStartFn get_stack_start = nullptr;
+  AddStackSegmentFn add_stack_segment = nullptr;
+  ClearStackSegmentsFn clear_stack_segments = nullptr;
+  IteratePointersFn iterate_pointers = nullptr;
+};
+
+struct Entry {
+  const char* mangled;
+  const char* readable;
+  void** slot;
+};
+
+Table table;
+
+// Resolves every symbol; returns the readable name of the first one missing.
+const char* Resolve() {
+  Entry entries[] = {
+      {"_ZN2v88internal8ThreadId13TryGetCurrentEv",
+       "v8::internal::ThreadId::TryGetCurrent()",
+       reinterpret_cast<void**>(&table.try_get_current)},
+      {"_ZN2v88internal8ThreadId18GetCurrentThreadIdEv",
+       "v8::internal::ThreadId::GetCurrentThreadId()",
+       reinterpret_cast<void**>(&table.get_current_thread_id)},
+      {"_ZN2v88internal10StackGuard23FetchAndClearInterruptsEv",
+       "v8::internal::StackGuard::FetchAndClearInterrupts()",
+       reinterpret_cast<void**>(&table.fetch_and_clear_interrupts)},
+      {"_ZN2v88internal10StackGuard16RequestInterruptENS1_13InterruptFlagE",
+       "v8::internal::StackGuard::RequestInterrupt(InterruptFlag)",
+       reinterpret_cast<void**>(&table.request_interrupt)},
+      {"_ZN2v84base5Stack13GetStackStartEv", "v8::base::Stack::GetStackStart()",
+       reinterpret_cast<void**>(&table.get_stack_start)},
+      {"_ZN4heap4base5Stack15AddStackSegmentEPKvS3_",
+       "heap::base::Stack::AddStackSegment(void const*, void const*)",
+       reinterpret_cast<void**>(&table.add_stack_segment)},
+      {"_ZN4heap4base5Stack18ClearStackSegmentsEv",
+       "heap::base::Stack::ClearStackSegments()",
+       reinterpret_cast<void**>(&table.clear_stack_segments)},
+      {"_ZNK4heap4base5Stack15IteratePointersEPNS0_12StackVisitorE",
+       "heap::base::Stack::IteratePointers(StackVisitor*)",
+       reinterpret_cast<void**>(&table.iterate_pointers)},
+  };
+  for (Entry& e : entries) {
+    *e.slot = dlsym(RTLD_DEFAULT, e.mangled);
+    if (*e.slot == nullptr) return e.readable;
+  }
+  return nullptr;
+}
+
+}  // namespace sym
+
+// The interrupt flag of TerminateExecution(); stable across V8 versions.
+constexpr int kTerminateExecution = 1;
+
+// napi_value is a v8::Local<v8::Value> in Node's implementation of Node-API
+// (see V8LocalValueFromJsValue in src/js_native_api_v8.h). This is the one
+// place that relies on it.
+v8::Local<v8::Value> FromNapi(napi_value value) {
+  v8::Local<v8::Value> local;
+  static_assert(sizeof(local) == sizeof(value), "napi_value is a v8::Local");
+  memcpy(static_cast<void*>(&local), &value, sizeof(value));
+  return local;
+}
+
+template <typename T>
+v8::Global<T>* AsGlobal(void* p) {
+  return static_cast<v8::Global<T>*>(p);
+}
+
+v8::Unlocker* UnlockerOf(Fiber* fiber) {
+  static_assert(sizeof(v8::Unlocker) <= sizeof(fiber->v8.unlocker),
+                "V8FiberState::unlocker is too small for v8::Unlocker");
+  return reinterpret_cast<v8::Unlocker*>(fiber->v8.unlocker);
+}
+
+// Copies `size` bytes at `addr` without faulting on unmapped memory.
+bool SafeRead(const void* addr, void* out, size_t size) {
+  iovec local{out, size};
+  iovec remote{const_cast<void*>(addr), size};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
+         static_cast<ssize_t>(size);
+}
+
+// --- V8's thread id --------------------------------------------------------
+
+struct TlsSearch {
+  uintptr_t code_address;  // an address inside the module we want
+  void* tls_data = nullptr;
+  size_t tls_size = 0;
+};
+
+int FindTlsBlock(dl_phdr_info* info, size_t, void* data) {
+  TlsSearch* search = static_cast<TlsSearch*>(data);
+  bool contains = false;
+  size_t tls_size = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && search->code_address >= start &&
+        search->code_address < start + ph.p_memsz) {
+      contains = true;
+    }
+    if (ph.p_type == PT_TLS) tls_size = ph.p_memsz;
+  }
+  if (!contains) return 0;
+  search->tls_data = info->dlpi_tls_data;
+  search->tls_size = tls_size;
+  return 1;
+}
+
+// Returns the address of V8's thread_local thread id on this thread.
+int32_t* FindThreadIdSlot(v8::Isolate* isolate, std::string* reason) {
+  const int id = sym::table.get_current_thread_id();
+  TlsSearch search{reinterpret_cast<uintptr_t>(sym::table.try_get_current)};
+  dl_iterate_phdr(&FindTlsBlock, &search);
+  if (search.tls_data == nullptr || search.tls_size < sizeof(int32_t)) {
+    *reason = "the module that defines v8::internal::ThreadId has no TLS block on this thread";
+    return nullptr;
+  }
+  char* base = static_cast<char*>(search.tls_data);
+  int32_t* found = nullptr;
+  for (size_t off = 0; off + sizeof(int32_t) <= search.tls_size; off += sizeof(int32_t)) {
+    int32_t* slot = reinterpret_cast<int32_t*>(base + off);
+    if (*slot != id) continue;
+    // Proof: V8 reads its id from here, and its lock follows the id.
+    const int32_t probe = id + 0x51ac;
+    *slot = probe;
+    const bool reads_it = sym::table.try_get_current() == probe;
+    const bool lock_follows = !v8::Locker::IsLocked(isolate);
+    *slot = id;
+    if (reads_it && lock_follows && v8::Locker::IsLocked(isolate)) {
+      if (found != nullptr) {
+        *reason = "more than one TLS word behaves like V8's thread id";
+        return nullptr;
+      }
+      found = slot;
+    }
+  }
+  if (found == nullptr) *reason = "V8's thread_local thread id was not found in the TLS block";
+  return found;
+}
+
+// --- the StackGuard --------------------------------------------------------
+
+void NoopInterrupt(v8::Isolate*, void*) {}
+
+void* FindStackGuard(v8::Isolate* isolate, std::string* reason) {
+  // StackGuard starts with a back pointer to its isolate and lives near the
+  // start of the isolate (in IsolateData, so generated code can reach it).
+  constexpr size_t kWindow = 4096;
+  std::vector<uintptr_t> words(kWindow / sizeof(uintptr_t));
+  if (!SafeRead(isolate, words.data(), kWindow)) {
+    *reason = "could not read the isolate";
+    return nullptr;
+  }
+  const uintptr_t self = reinterpret_cast<uintptr_t>(isolate);
+  for (size_t i = 1; i < words.size(); ++i) {
+    if (words[i] != self) continue;
+    void* candidate = reinterpret_cast<char*>(isolate) + i * sizeof(uintptr_t);
+    // Proof: an interrupt requested through the public API shows up in it.
+    isolate->RequestInterrupt(&NoopInterrupt, nullptr);
+    int flags = 0;
+    for (int f; (f = sym::table.fetch_and_clear_interrupts(candidate)) != 0;) flags |= f;
+    for (int bit = 1; bit != 0 && bit <= flags; bit <<= 1) {
+      if (flags & bit) sym::table.request_interrupt(candidate, bit);
+    }
+    if (flags != 0) return candidate;
+    *reason = "the isolate's StackGuard did not show a requested interrupt";
+    return nullptr;
+  }
+  *reason = "the isolate's StackGuard was not found";
+  return nullptr;
+}
+
+// --- cppgc's conservative stack scan ---------------------------------------
+
+constexpr uintptr_t kFrameMarker = 0x5354414b46554c31u;    // "STAKFUL1"
+constexpr uintptr_t kSegmentMarker = 0x5354414b46554c32u;  // "STAKFUL2"
+
+// heap::base::StackVisitor has one pure virtual VisitPointer(); it may or may
+// not have a virtual destructor first. Every slot of this vtable records.
+class ProbeVisitor {
+ public:
+  virtual void Visit0(const void* p) { Record(p); }
+  virtual void Visit1(const void* p) { Record(p); }
+  virtual void Visit2(const void* p) { Record(p); }
+  virtual void Visit3(const void* p) { Record(p); }
+  bool saw_frame = false;
+  bool saw_segment = false;
+
+ private:
+  void Record(const void* p) {
+    const uintptr_t v = reinterpret_cast<uintptr_t>(p);
+    if (v == kFrameMarker) saw_frame = true;
+    if (v == kSegmentMarker) saw_segment = true;
+  }
+};
+
+__attribute__((noinline)) bool ScanSees(void* stack, bool* segment) {
+  volatile uintptr_t marker = kFrameMarker;  // lives in this frame
+  ProbeVisitor visitor;
+  sym::table.iterate_pointers(stack, &visitor);
+  (void)marker;
+  *segment = visitor.saw_segment;
+  return visitor.saw_frame;
+}
+
+bool LooksLikeVector(const uintptr_t* w) {
+  return w[0] <= w[1] && w[1] <= w[2] && (w[0] != 0 || w[2] == 0) &&
+         w[0] % sizeof(void*) == 0;
+}
+
+void* FindScanStack(v8::Isolate* isolate, std::string* reason) {
+  const uintptr_t start = reinterpret_cast<uintptr_t>(sym::table.get_stack_start());
+  constexpr size_t kWindow = 256 * 1024;
+  constexpr size_t kChunk = 4096;
+  std::vector<uintptr_t> words(kChunk / sizeof(uintptr_t) + 4);
+  char* base = reinterpret_cast<char*>(isolate);
+  for (size_t chunk = 0; chunk < kWindow; chunk += kChunk) {
+    if (!SafeRead(base + chunk, words.data(), words.size() * sizeof(uintptr_t))) break;
+    for (size_t i = 0; i < kChunk / sizeof(uintptr_t); ++i) {
+      if (words[i] != start) continue;
+      // heap::base::Stack is {stack_start_, ..., std::vector of segments}; the
+      // vector sits within the next four words.
+      bool plausible = false;
+      for (size_t v = 1; v <= 3 && !plausible; ++v) plausible = LooksLikeVector(&words[i + v]);
+      if (!plausible) continue;
+      void* candidate = base + chunk + i * sizeof(uintptr_t);
+      // Proof: a scan through it sees our frame; a segment we add is scanned,
+      // and is gone once cleared.
+      uintptr_t* segment = new uintptr_t[4]{kSegmentMarker, kSegmentMarker, 0, 0};
+      bool seg_before = false, seg_added = false, seg_cleared = false;
+      bool frame = ScanSees(candidate, &seg_before);
+      sym::table.add_stack_segment(candidate, segment + 2, segment);
+      frame = ScanSees(candidate, &seg_added) && frame;
+      sym::table.clear_stack_segments(candidate);
+      ScanSees(candidate, &seg_cleared);
+      delete[] segment;
+      if (frame && !seg_before && seg_added && !seg_cleared) return candidate;
+    }
+  }
+  *reason = "cppgc's stack (heap::base::Stack) of this isolate was not found";
+  return nullptr;
+}
+
+void GcPrologue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) {
+  static_cast<V8State*>(data)->BeforeGc(type == v8::kGCTypeMarkSweepCompact);
+}
+
+void GcEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) {
+  static_cast<V8State*>(data)->AfterGc(type == v8::kGCTypeMarkSweepCompact);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
+  V8Runtime runtime;
+  scheduler_ = scheduler;
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  isolate_ = isolate;
+  if (isolate == nullptr) {
+    runtime.reason = "no V8 isolate is entered on this thread";
+    return runtime;
+  }
+  if (!v8::Locker::IsLocked(isolate)) {
+    runtime.reason = "Node does not hold a v8::Locker on this thread";
+    return runtime;
+  }
+  static const char* missing = sym::Resolve();
+  if (missing != nullptr) {
+    runtime.reason = std::string("V8 symbol not exported by this Node binary: ") + missing;
+    return runtime;
+  }
+  thread_id_slot_ = FindThreadIdSlot(isolate, &runtime.reason);
+  if (thread_id_slot_ == nullptr) return runtime;
+  stack_guard_ = FindStackGuard(isolate, &runtime.reason);
+  if (stack_guard_ == nullptr) return runtime;
+  if (isolate->GetCppHeap() != nullptr) {
+    scan_stack_ = FindScanStack(isolate, &runtime.reason);
+    if (scan_stack_ == nullptr) return runtime;
+    root_stack_start_ = *static_cast<const void* const*>(scan_stack_);
+  }
+
+  scheduler->root()->v8.thread_id = *thread_id_slot_;
+  context_ = new v8::Global<v8::Context>(isolate, isolate->GetCurrentContext());
+  entry_ = new v8::Global<v8::Function>(isolate, FromNapi(entry).As<v8::Function>());
+  pending_exception_ = new v8::Global<v8::Value>();
+  isolate->AddGCPrologueCallback(&GcPrologue, this);
+  isolate->AddGCEpilogueCallback(&GcEpilogue, this);
+  callbacks_installed_ = true;
+  runtime.supported = true;
+  return runtime;
+}
+
+void V8State::Shutdown() {
+  v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  if (callbacks_installed_) {
+    isolate->RemoveGCPrologueCallback(&GcPrologue, this);
+    isolate->RemoveGCEpilogueCallback(&GcEpilogue, this);
+    callbacks_installed_ = false;
+  }
+  delete AsGlobal<v8::Context>(context_);
+  delete AsGlobal<v8::Function>(entry_);
+  delete AsGlobal<v8::Value>(pending_exception_);
+  context_ = entry_ = pending_exception_ = nullptr;
+}
+
+V8State::~V8State() { Shutdown(); }
+
+int V8State::TakeInterrupts() {
+  int flags = 0;
+  // TerminateExecution is handed out alone first: loop until all are taken.
+  for (int f; (f = sym::table.fetch_and_clear_interrupts(stack_guard_)) != 0;) flags |= f;
+  return flags;
+}
+
+void V8State::ReRequestInterrupts() {
+  const int flags = carried_interrupts_;
+  carried_interrupts_ = 0;
+  for (int bit = 1; bit != 0 && bit <= flags; bit <<= 1) {
+    if (flags & bit) sym::table.request_interrupt(stack_guard_, bit);
+  }
+}
+
+void V8State::SetScanStart(const void* top) {
+  if (scan_stack_ != nullptr) *static_cast<const void**>(scan_stack_) = top;
+}
+
+void V8State::AfterLock(Fiber* self) {
+  SetScanStart(self->is_root ? root_stack_start_ : self->stack.high);
+  if (carried_interrupts_ != 0) ReRequestInterrupts();
+}
+
+void V8State::Suspend(Fiber* from, Fiber* to) {
+  // Interrupts pending on this thread (a worker's terminate(), a GC request)
+  // belong to the thread, not to the fiber: they travel to the next one.
+  carried_interrupts_ |= TakeInterrupts();
+  new (UnlockerOf(from)) v8::Unlocker(static_cast<v8::Isolate*>(isolate_));
+  *thread_id_slot_ = to->v8.thread_id;
+}
+
+void V8State::Resume(Fiber* self) {
+  UnlockerOf(self)->~Unlocker();  // takes the lock, restores our V8 state
+  AfterLock(self);
+  v8::Global<v8::Value>* pending = AsGlobal<v8::Value>(pending_exception_);
+  if (!pending->IsEmpty()) {
+    v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+    isolate->ThrowException(pending->Get(isolate));
+    pending->Reset();
+  }
+}
+
+void V8State::Handoff(Fiber* next) { *thread_id_slot_ = next->v8.thread_id; }
+
+void V8State::Run(Fiber* self) {
+  v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  {
+    v8::Locker locker(isolate);  // a new V8 thread: fresh state, a new thread id
+    self->v8.thread_id = *thread_id_slot_;
+    // Leave room under V8's limit for native frames, so deep recursion throws
+    // RangeError instead of reaching the guard page (test/fiber.test "deep recursion").
+    isolate->SetStackLimit(reinterpret_cast<uintptr_t>(self->stack.low) + kStackReserve);
+    AfterLock(self);
+    {
+      v8::HandleScope handle_scope(isolate);
+      v8::Local<v8::Context> context = AsGlobal<v8::Context>(context_)->Get(isolate);
+      v8::Context::Scope context_scope(context);
+      v8::TryCatch try_catch(isolate);
+      v8::Local<v8::Function> entry = AsGlobal<v8::Function>(entry_)->Get(isolate);
+      if (entry->Call(context, v8::Undefined(isolate), 0, nullptr).IsEmpty()) {
+        if (try_catch.HasTerminated()) {
+          carried_interrupts_ |= kTerminateExecution;  // the thread is terminating
+        } else if (try_catch.HasCaught()) {
+          // The JS entry catches everything; this is a bug, not a user error.
+          AsGlobal<v8::Value>(pending_exception_)->Reset(isolate, try_catch.Exception());
+        }
+      }
+    }
+    carried_interrupts_ |= TakeInterrupts();
+  }  // ~Locker: frees this thread's V8 state and releases the lock
+  isolate->DiscardThreadSpecificMetadata();
+}
+
+void V8State::BeforeGc(bool full) {
+  Fiber* current = scheduler_->current();
+  SetScanStart(current->is_root ? root_stack_start_ : current->stack.high);
+  if (!full || scan_stack_ == nullptr) return;
+  sym::table.clear_stack_segments(scan_stack_);
+  scheduler_->ForEachSuspended([&](Fiber* fiber) {
+    const void* start = fiber->is_root ? root_stack_start_ : fiber->stack.high;
+    sym::table.add_stack_segment(scan_stack_, start, fiber->sp);
+  });
+}
+
+void V8State::AfterGc(bool full) {
+  if (full && scan_stack_ != nullptr) sym::table.clear_stack_segments(scan_stack_);
+}
+
+}  // namespace stackful

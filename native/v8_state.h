@@ -1,0 +1,88 @@
+// Everything V8 needs swapped or set per fiber. To V8, every fiber is a thread
+// of its own: it takes V8's lock (v8::Locker) with its own thread id, so that
+// V8 archives its state (handler chain, entry frames, handle scopes, stack
+// guard, ...) when it is suspended and treats the archive as a GC root. This is
+// what keeps objects referenced only from a suspended fiber's frames alive.
+//
+// Only v8_state.cc includes <v8.h>; the internals it uses are found and
+// validated at load time (see the table in v8_state.cc), never assumed.
+#ifndef STACKFUL_V8_STATE_H_
+#define STACKFUL_V8_STATE_H_
+
+#include <cstdint>
+#include <string>
+
+typedef struct napi_env__* napi_env;
+typedef struct napi_value__* napi_value;
+
+namespace stackful {
+
+struct Fiber;
+class Scheduler;
+
+// The V8 side of one fiber.
+struct V8FiberState {
+  int32_t thread_id = 0;  // V8's id for this fiber; 0 until it first runs
+  // A v8::Unlocker lives here while the fiber is suspended.
+  alignas(void*) unsigned char unlocker[sizeof(void*)];
+};
+
+// What V8 offers this thread, as found by Probe().
+struct V8Runtime {
+  bool supported = false;
+  std::string reason;  // what was checked and what failed, when unsupported
+};
+
+// The V8 side of one scheduler (one per thread / Node environment).
+class V8State {
+ public:
+  V8State() = default;
+  V8State(const V8State&) = delete;
+  V8State& operator=(const V8State&) = delete;
+  ~V8State();
+
+  // Finds and validates, on the calling thread, every V8 internal the switch
+  // needs. `entry` is the JS function each new fiber runs.
+  V8Runtime Init(Scheduler* scheduler, napi_env env, napi_value entry);
+
+  // Outgoing side of a switch, on the running fiber `from`: release V8 to
+  // `to`. No V8 call may happen after this until Resume() or Run().
+  void Suspend(Fiber* from, Fiber* to);
+  // Incoming side of a switch, on `self` after it was switched back into.
+  void Resume(Fiber* self);
+  // Body of a new fiber, on its own stack: take V8 as a new thread, call the
+  // JS entry, give V8 up again. Returns with the lock released.
+  void Run(Fiber* self);
+  // On a finished fiber: hand V8 to `next`, which is about to run.
+  void Handoff(Fiber* next);
+
+  // Called when the environment is going away.
+  void Shutdown();
+
+  // GC hooks: make cppgc's conservative stack scan see the running stack and
+  // every suspended one, and nothing else.
+  void BeforeGc(bool full);
+  void AfterGc(bool full);
+
+ private:
+  void AfterLock(Fiber* self);
+  void SetScanStart(const void* top);
+  int TakeInterrupts();
+  void ReRequestInterrupts();
+
+  Scheduler* scheduler_ = nullptr;
+  void* isolate_ = nullptr;           // v8::Isolate*
+  void* context_ = nullptr;           // v8::Global<v8::Context>*
+  void* entry_ = nullptr;             // v8::Global<v8::Function>*
+  void* pending_exception_ = nullptr; // v8::Global<v8::Value>*, rethrown on resume
+  int32_t* thread_id_slot_ = nullptr; // V8's thread_local thread id, on this thread
+  void* stack_guard_ = nullptr;       // v8::internal::StackGuard*
+  void* scan_stack_ = nullptr;        // heap::base::Stack* of cppgc's conservative scan
+  const void* root_stack_start_ = nullptr;
+  int carried_interrupts_ = 0;
+  bool callbacks_installed_ = false;
+};
+
+}  // namespace stackful
+
+#endif  // STACKFUL_V8_STATE_H_
