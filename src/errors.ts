@@ -1,0 +1,69 @@
+/**
+ * Every error class stackful throws. Each says whether it is a usage error
+ * (the caller can fix it) or a bug in this library.
+ */
+
+/** Usage error: a fiber was used in a way its state does not allow. Always has a stable `code`. */
+export class FiberError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    // Show the code in the stack's first line, as Node's own errors do.
+    Object.defineProperty(this, 'name', { value: `FiberError [${code}]`, configurable: true });
+    void this.stack;
+    delete (this as { name?: string }).name;
+  }
+}
+Object.defineProperty(FiberError.prototype, 'name', { value: 'FiberError', configurable: true, writable: true });
+
+/**
+ * Not an error: thrown into a fiber by `kill()` (and by `throw()` without an
+ * argument) to make it unwind. A fiber that finishes by FiberExit has finished
+ * cleanly, and its parent receives `value`.
+ */
+export class FiberExit extends Error {
+  readonly value: unknown;
+
+  constructor(value?: unknown) {
+    super('fiber exit');
+    this.value = value;
+  }
+}
+Object.defineProperty(FiberExit.prototype, 'name', { value: 'FiberExit', configurable: true, writable: true });
+
+/** Usage error: this Node version, OS or CPU is not one stackful supports (code ERR_STACKFUL_UNSUPPORTED). */
+export class UnsupportedRuntimeError extends Error {
+  readonly code = 'ERR_STACKFUL_UNSUPPORTED';
+
+  constructor(message: string) {
+    super(message);
+  }
+}
+Object.defineProperty(UnsupportedRuntimeError.prototype, 'name', {
+  value: 'UnsupportedRuntimeError',
+  configurable: true,
+  writable: true,
+});
+
+/** Argument errors, shaped like Node's own (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE). */
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
+  const err = new TypeError(`expected \`${name}\` to be ${expected}, got ${describe(actual)}`);
+  (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+export function outOfRange(name: string, expected: string, actual: unknown): RangeError {
+  const err = new RangeError(`expected \`${name}\` to be ${expected}, got ${describe(actual)}`);
+  (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return '`null`';
+  if (typeof value === 'function') return `a function (${value.name || 'anonymous'})`;
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return `\`${shown}\` (${typeof value})`;
+}

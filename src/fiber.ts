@@ -1,0 +1,341 @@
+/**
+ * Fiber: a function running on its own machine stack.
+ *
+ * Two styles over one mechanism:
+ *  - greenlet's symmetric `switch(...args)`: control goes to the target; the
+ *    target's pending switch returns `args[0]`;
+ *  - node-fibers' asymmetric `run(value)` / `Fiber.yield(value)`: the caller
+ *    becomes the parent; yield goes back to it.
+ * When a fiber's function returns, its value goes to its parent (the nearest
+ * one still alive); when it throws, the exception is raised in the parent.
+ *
+ * Values never cross into C++: the fiber that switches leaves them in the
+ * module-level transfer slot below, and the fiber that resumes takes them.
+ */
+import { FiberError, FiberExit, invalidArgType, outOfRange } from './errors.js';
+import { load, type Handle, type NativeStats } from './native.js';
+
+export type FiberState = 'new' | 'running' | 'suspended' | 'dead';
+
+export interface FiberOptions {
+  /** Shown in errors and in listFibers(). */
+  name?: string;
+  /** Bytes of address space for the stack (default 1 MiB; rounded up to pages). */
+  stackSize?: number;
+  /** Where the fiber's result goes when it finishes (default: the fiber that creates it). */
+  parent?: Fiber;
+}
+
+export interface FiberInfo {
+  id: number;
+  name: string;
+  state: FiberState;
+  /** Stack trace of `new Fiber()`, when creation sites are recorded (see setTraceCreation). */
+  createdAt: string | undefined;
+}
+
+// --- transfer slot ---------------------------------------------------------
+let slotValue: unknown;
+let slotError: unknown;
+let slotThrows = false;
+let slotArgs: unknown[] | undefined; // arguments for a fiber that starts
+
+function put(value: unknown, args: unknown[] | undefined, throws: boolean, error: unknown): void {
+  slotValue = value;
+  slotArgs = args;
+  slotThrows = throws;
+  slotError = error;
+}
+
+function take(): unknown {
+  const value = slotValue;
+  const error = slotError;
+  const throws = slotThrows;
+  slotValue = slotError = slotArgs = undefined;
+  slotThrows = false;
+  if (throws) throw error;
+  return value;
+}
+
+let traceCreation = process.env.STACKFUL_TRACE === '1';
+
+/** Records where each fiber is created, for listFibers(). Costs about a microsecond per fiber. */
+export function setTraceCreation(enabled: boolean): void {
+  traceCreation = enabled;
+}
+
+let nextId = 1;
+let core: ReturnType<typeof load>;
+/** Passed to the constructor, once per thread, to build the root fiber. */
+const ROOT = Symbol('stackful.root');
+
+export class Fiber {
+  static #current: Fiber;
+  static #root: Fiber;
+  static #starting: Fiber | undefined;
+  /** Started and not finished: what listFibers() reports; also keeps them alive. */
+  static readonly #live = new Set<Fiber>();
+
+  readonly id: number;
+  readonly name: string;
+  #fn: ((...args: any[]) => unknown) | undefined;
+  #handle: Handle;
+  #parent: Fiber | undefined;
+  #state: FiberState = 'new';
+  #site: { stack?: string } | undefined;
+
+  constructor(fn: (...args: any[]) => unknown, options: FiberOptions = {}) {
+    if ((fn as unknown) === ROOT) {
+      this.id = 0;
+      this.name = 'root';
+      this.#handle = core.root;
+      this.#state = 'running';
+      return;
+    }
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'a function', fn);
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    const { name, stackSize = core.defaultStackSize, parent } = options;
+    if (name !== undefined && typeof name !== 'string') throw invalidArgType('name', 'a string', name);
+    if (typeof stackSize !== 'number' || !Number.isInteger(stackSize)) {
+      throw invalidArgType('stackSize', 'a positive integer', stackSize);
+    }
+    if (stackSize < core.minStackSize || stackSize > core.maxStackSize) {
+      throw outOfRange('stackSize', `an integer from ${core.minStackSize} to ${core.maxStackSize} (bytes)`, stackSize);
+    }
+    if (parent !== undefined && !(parent instanceof Fiber)) throw invalidArgType('parent', 'a Fiber', parent);
+    this.id = nextId++;
+    this.name = name ?? '';
+    this.#fn = fn;
+    this.#parent = parent ?? Fiber.#current;
+    this.#handle = core.create(stackSize);
+    if (traceCreation) {
+      this.#site = {};
+      Error.captureStackTrace(this.#site, Fiber);
+    }
+  }
+
+  /** The running fiber (the root fiber on the thread's own stack). */
+  static get current(): Fiber {
+    return Fiber.#current;
+  }
+
+  /** The root fiber of this thread: its own stack, where Node's event loop runs. */
+  static get root(): Fiber {
+    return Fiber.#root;
+  }
+
+  /** Goes back to the parent with `value`; returns the value of the next resume. */
+  static yield(value?: unknown): unknown {
+    const self = Fiber.#current;
+    if (self === Fiber.#root) {
+      throw new FiberError('ERR_NOT_IN_FIBER', 'cannot yield from the root fiber: there is no parent to go back to; call Fiber.yield() inside a fiber');
+    }
+    return Fiber.#transfer(self.#liveParent(), value, undefined, false, undefined);
+  }
+
+  get parent(): Fiber | null {
+    return this.#parent ?? null;
+  }
+
+  set parent(parent: Fiber) {
+    if (!(parent instanceof Fiber)) throw invalidArgType('parent', 'a Fiber', parent);
+    if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', 'the root fiber has no parent and cannot be given one');
+    for (let f: Fiber | undefined = parent; f !== undefined; f = f.#parent) {
+      if (f === this) {
+        throw new FiberError('ERR_FIBER_CYCLE', `cannot make ${parent.#describe()} the parent of ${this.#describe()}: ${parent === this ? 'a fiber cannot be its own parent' : 'it descends from it, and parents cannot form a cycle'}`);
+      }
+    }
+    this.#parent = parent;
+  }
+
+  get state(): FiberState {
+    return this.#state;
+  }
+
+  get started(): boolean {
+    return this.#state !== 'new';
+  }
+
+  get dead(): boolean {
+    return this.#state === 'dead';
+  }
+
+  /**
+   * greenlet's switch: transfers control to this fiber. The first switch
+   * starts `fn(...args)`; later ones make its pending switch/yield return
+   * `args[0]`. Returns what is passed back when control returns here.
+   */
+  switch(...args: unknown[]): unknown {
+    this.#checkTarget('switch to');
+    return Fiber.#transfer(this, args[0], args, false, undefined);
+  }
+
+  /** node-fibers' run: resumes this fiber as a child of the caller; returns what it yields or returns. */
+  run(value?: unknown): unknown {
+    this.#checkTarget('run');
+    this.#adopt('run');
+    return Fiber.#transfer(this, value, [value], false, undefined);
+  }
+
+  /** Raises `err` (default: a FiberExit) at this fiber's suspension point. */
+  throw(err: unknown = new FiberExit()): unknown {
+    if (this === Fiber.#current) throw err;
+    this.#checkTarget('throw into');
+    return Fiber.#transfer(this, undefined, [], true, err);
+  }
+
+  /**
+   * Unwinds this fiber with a FiberExit (its `finally` blocks run) and returns
+   * once it is dead. Killing a fiber that never started just marks it dead.
+   */
+  kill(): void {
+    if (this.#state === 'dead') return;
+    if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', 'cannot kill the root fiber');
+    if (this === Fiber.#current) throw new FiberExit();
+    if (this.#state === 'new') {
+      this.#finish();
+      return;
+    }
+    this.#adopt('kill');
+    Fiber.#transfer(this, undefined, [], true, new FiberExit());
+    if ((this.#state as FiberState) !== 'dead') {
+      throw new FiberError('ERR_FIBER_NOT_DEAD', `${this.#describe()} caught FiberExit and switched back instead of finishing; let FiberExit propagate out of the fiber`);
+    }
+  }
+
+  toString(): string {
+    return `Fiber ${this.#describe()}`;
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  #describe(): string {
+    if (this === Fiber.#root) return 'the root fiber';
+    return this.name ? `fiber #${this.id} (${JSON.stringify(this.name)})` : `fiber #${this.id}`;
+  }
+
+  #checkTarget(verb: string): void {
+    if (this.#state === 'dead') {
+      throw new FiberError('ERR_FIBER_DEAD', `cannot ${verb} ${this.#describe()}: it has already finished; create a new Fiber`);
+    }
+    if (this === Fiber.#current) {
+      throw new FiberError('ERR_FIBER_RUNNING', `cannot ${verb} ${this.#describe()}: it is the running fiber`);
+    }
+  }
+
+  /** run() and kill() make the caller the parent, unless that would make a cycle. */
+  #adopt(verb: string): void {
+    const caller = Fiber.#current;
+    for (let f: Fiber | undefined = caller; f !== undefined; f = f.#parent) {
+      if (f === this) {
+        throw new FiberError('ERR_FIBER_RUNNING', `cannot ${verb} ${this.#describe()}: it is waiting on the running fiber, which descends from it; switch to it or yield instead`);
+      }
+    }
+    if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', `cannot ${verb} the root fiber; use Fiber.yield() or root.switch()`);
+    this.#parent = caller;
+  }
+
+  #liveParent(): Fiber {
+    let p = this.#parent ?? Fiber.#root;
+    while (p.#state === 'dead') p = p.#parent ?? Fiber.#root;
+    return p;
+  }
+
+  #finish(): void {
+    this.#state = 'dead';
+    this.#fn = undefined;
+    Fiber.#live.delete(this);
+  }
+
+  static #transfer(target: Fiber, value: unknown, args: unknown[] | undefined, throws: boolean, error: unknown): unknown {
+    const from = Fiber.#current;
+    if (target.#state === 'new') {
+      Fiber.#starting = target;
+      Fiber.#live.add(target);
+    }
+    put(value, args, throws, error);
+    from.#state = 'suspended';
+    target.#state = 'running';
+    Fiber.#current = target;
+    try {
+      core.switchTo(target.#handle);
+    } catch (err) {
+      // The native side refused before switching: nothing moved.
+      Fiber.#current = from;
+      from.#state = 'running';
+      if (Fiber.#starting === target) {
+        Fiber.#starting = undefined;
+        Fiber.#live.delete(target);
+        target.#state = 'new';
+      } else {
+        target.#state = 'suspended';
+      }
+      put(undefined, undefined, false, undefined);
+      throw err;
+    }
+    return take();
+  }
+
+  /** First JS frame of every fiber, called by the native entry on the new stack. */
+  static #main(): void {
+    const self = Fiber.#starting!;
+    Fiber.#starting = undefined;
+    let result: unknown;
+    let failed = false;
+    let failure: unknown;
+    try {
+      const args = slotArgs ?? [];
+      take(); // throws what throw() sent into a fiber that had not started
+      result = self.#fn!(...args);
+    } catch (err) {
+      if (err instanceof FiberExit) result = err.value;
+      else {
+        failed = true;
+        failure = err;
+      }
+    }
+    self.#finish();
+    const parent = self.#liveParent();
+    if (parent.#state === 'new') {
+      Fiber.#starting = parent;
+      Fiber.#live.add(parent);
+    }
+    put(result, [result], failed, failure);
+    parent.#state = 'running';
+    Fiber.#current = parent;
+    core.setNext(parent.#handle);
+  }
+
+  /** Live fibers, with where they were created. */
+  static list(): FiberInfo[] {
+    return [...Fiber.#live].map((f) => ({
+      id: f.id,
+      name: f.name,
+      state: f.#state,
+      createdAt: f.#site?.stack?.split('\n').slice(1).join('\n'),
+    }));
+  }
+
+  static {
+    core = load(() => Fiber.#main());
+    this.#root = new this(ROOT as never);
+    this.#current = this.#root;
+  }
+}
+
+/** The running fiber (greenlet's getcurrent()). */
+export function getcurrent(): Fiber {
+  return Fiber.current;
+}
+
+/** Started, unfinished fibers of this thread, with where they were created. */
+export function listFibers(): FiberInfo[] {
+  return Fiber.list();
+}
+
+export interface Stats extends NativeStats {}
+
+/** Counters for this thread's fibers and stacks. */
+export function stats(): Stats {
+  return core.stats();
+}
