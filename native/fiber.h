@@ -72,7 +72,10 @@ class Scheduler {
   }
 
   // Marks the thread as going away: fibers still suspended are abandoned.
-  void Shutdown() { shutting_down_ = true; }
+  void Shutdown() {
+    shutting_down_ = true;
+    v8_.Shutdown();
+  }
   bool shutting_down() const { return shutting_down_; }
 
  private:

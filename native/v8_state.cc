@@ -360,7 +360,8 @@ void V8State::Shutdown() {
   context_ = entry_ = pending_exception_ = nullptr;
 }
 
-V8State::~V8State() { Shutdown(); }
+// Runs after the isolate is gone (see binding.cc): nothing here may touch V8.
+V8State::~V8State() = default;
 
 int V8State::TakeInterrupts() {
   int flags = 0;

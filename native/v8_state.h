@@ -56,7 +56,8 @@ class V8State {
   // On a finished fiber: hand V8 to `next`, which is about to run.
   void Handoff(Fiber* next);
 
-  // Called when the environment is going away.
+  // Called when the environment is going away, while V8 is still usable:
+  // drops the handles and the GC hooks.
   void Shutdown();
 
   // GC hooks: make cppgc's conservative stack scan see the running stack and
