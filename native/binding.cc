@@ -1,8 +1,8 @@
 // Thin Node-API layer: validate cheaply, call the core, map Status codes to the
 // JS error classes that src/ hands over at init. All argument checking with
 // precise messages happens in TypeScript first (src/fiber.ts).
+#include <node.h>  // before napi.h: node_version.h defines NAPI_VERSION
 #include <napi.h>
-#include <node.h>
 
 #include "fiber.h"
 
@@ -26,31 +26,23 @@ Napi::Value Throw(Napi::Env env, Instance* instance, Status status) {
   return env.Undefined();
 }
 
-Fiber* FiberOf(const Napi::Value& value) {
-  if (!value.IsExternal()) return nullptr;
-  return value.As<Napi::External<Fiber>>().Data();
+Fiber* FiberOf(Instance* instance, const Napi::Value& value) {
+  if (!value.IsNumber()) return nullptr;
+  return instance->scheduler->Find(static_cast<Handle>(value.As<Napi::Number>().Int64Value()));
 }
 
-Napi::Value Wrap(Napi::Env env, Fiber* fiber, bool owned) {
-  if (!owned) return Napi::External<Fiber>::New(env, fiber);
-  return Napi::External<Fiber>::New(env, fiber, [](Napi::Env, Fiber* f) {
-    if (f->scheduler != nullptr) f->scheduler->ReleaseHandle(f);
-    else delete f;  // its scheduler is gone already
-  });
-}
-
-// create(stackSize: number): handle
+// create(stackSize: number): handle of a fiber that takes a stack when first switched to
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Instance* instance = Get(info);
   size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
-  return Wrap(info.Env(), instance->scheduler->NewFiber(size), true);
+  return Napi::Number::New(info.Env(), static_cast<double>(instance->scheduler->NewFiber(size)));
 }
 
 // switchTo(handle): undefined, once something switches back
 Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
   Instance* instance = Get(info);
-  Fiber* target = FiberOf(info[0]);
-  if (target == nullptr) return Throw(info.Env(), instance, Status::kBadHandle);
+  Fiber* target = FiberOf(instance, info[0]);
+  if (target == nullptr) return Throw(info.Env(), instance, Status::kFiberDead);
   Status status = instance->scheduler->Switch(target);
   if (status != Status::kOk) return Throw(info.Env(), instance, status);
   return info.Env().Undefined();
@@ -59,8 +51,8 @@ Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
 // setNext(handle): where the running fiber goes when its body returns
 Napi::Value SetNext(const Napi::CallbackInfo& info) {
   Instance* instance = Get(info);
-  Fiber* next = FiberOf(info[0]);
-  if (next == nullptr) return Throw(info.Env(), instance, Status::kBadHandle);
+  Fiber* next = FiberOf(instance, info[0]);
+  if (next == nullptr) return Throw(info.Env(), instance, Status::kFiberDead);
   Status status = instance->scheduler->SetNext(next);
   if (status != Status::kOk) return Throw(info.Env(), instance, status);
   return info.Env().Undefined();
@@ -126,7 +118,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   fn("switchTo", SwitchTo);
   fn("setNext", SetNext);
   fn("stats", Stats);
-  out.Set("root", Wrap(env, instance->scheduler->root(), false));
+  out.Set("root", Napi::Number::New(env, static_cast<double>(Scheduler::HandleOf(instance->scheduler->root()))));
   out.Set("defaultStackSize", Napi::Number::New(env, kDefaultStackSize));
   out.Set("minStackSize", Napi::Number::New(env, kMinStackSize));
   out.Set("maxStackSize", Napi::Number::New(env, static_cast<double>(kMaxStackSize)));

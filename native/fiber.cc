@@ -8,38 +8,53 @@ Scheduler::Scheduler() : current_(&root_) {
   root_.scheduler = this;
   root_.is_root = true;
   root_.state = FiberState::kRunning;
+  slots_.push_back(&root_);
 }
 
 Scheduler::~Scheduler() {
   // Only reached once V8 is done with this thread (see binding.cc): stacks of
   // abandoned suspended fibers can be unmapped now, nothing scans them anymore.
   RecycleDead();
-  while (live_head_ != nullptr) {
-    Fiber* fiber = live_head_;
-    Unlink(fiber);
+  for (Fiber* fiber : slots_) {
+    if (fiber == nullptr || fiber == &root_) continue;
     StackPool::Unmap(fiber->stack);
-    if (fiber->handle_released) delete fiber;
-    else fiber->scheduler = nullptr;  // the handle outlives us: leave it inert
-  }
-}
-
-Fiber* Scheduler::NewFiber(size_t stack_size) {
-  Fiber* fiber = new Fiber();
-  fiber->scheduler = this;
-  fiber->id = next_id_++;
-  fiber->stack_size = StackPool::RoundToPages(stack_size);
-  stats_.created++;
-  return fiber;
-}
-
-void Scheduler::ReleaseHandle(Fiber* fiber) {
-  if (fiber->state == FiberState::kNew ||
-      (fiber->state == FiberState::kDead && fiber != dead_)) {
     delete fiber;
-    return;
   }
-  // Still running, suspended, or its stack not yet recycled: freed later.
-  fiber->handle_released = true;
+  for (Fiber* fiber : spare_) delete fiber;
+}
+
+Handle Scheduler::NewFiber(size_t stack_size) {
+  Fiber* fiber;
+  if (!spare_.empty()) {
+    fiber = spare_.back();
+    spare_.pop_back();
+  } else {
+    fiber = new Fiber();
+    fiber->scheduler = this;
+  }
+  if (!free_slots_.empty()) {
+    fiber->slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[fiber->slot] = fiber;
+  } else {
+    fiber->slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(fiber);
+  }
+  fiber->state = FiberState::kNew;
+  fiber->stack_size = StackPool::RoundToPages(stack_size);
+  fiber->resumer = nullptr;
+  stats_.created++;
+  return HandleOf(fiber);
+}
+
+// The slot is free again, under a new generation; the object is kept for reuse.
+void Scheduler::Release(Fiber* fiber) {
+  slots_[fiber->slot] = nullptr;
+  free_slots_.push_back(fiber->slot);
+  fiber->generation = fiber->generation == kMaxGeneration ? 0 : fiber->generation + 1;
+  fiber->stack = Stack();
+  fiber->sp = nullptr;
+  spare_.push_back(fiber);
 }
 
 SchedulerStats Scheduler::stats() const {
@@ -69,7 +84,10 @@ void Scheduler::Unlink(Fiber* fiber) {
 Status Scheduler::Prepare(Fiber* target) {
   if (target->state != FiberState::kNew) return Status::kOk;
   target->stack = pool_.Acquire(target->stack_size);
-  if (!target->stack) return Status::kStackAlloc;
+  if (!target->stack) {
+    Release(target);  // its handle is stale now: JS makes a new one to retry
+    return Status::kStackAlloc;
+  }
   target->sp = stackful_make_context(target->stack.high, &Scheduler::Entry);
   target->v8.thread_id = 0;
   Link(target);
@@ -77,7 +95,6 @@ Status Scheduler::Prepare(Fiber* target) {
 }
 
 Status Scheduler::Switch(Fiber* target) {
-  if (target->scheduler != this) return Status::kWrongThread;
   if (target->state == FiberState::kDead) return Status::kFiberDead;
   if (target == current_) return Status::kFiberRunning;
   Status status = Prepare(target);
@@ -87,7 +104,6 @@ Status Scheduler::Switch(Fiber* target) {
 }
 
 Status Scheduler::SetNext(Fiber* next) {
-  if (next->scheduler != this) return Status::kWrongThread;
   if (next->state == FiberState::kDead) return Status::kFiberDead;
   if (next == current_) return Status::kFiberRunning;
   next_ = next;
@@ -109,8 +125,7 @@ void Scheduler::Transfer(Fiber* from, Fiber* to) {
 void Scheduler::RecycleDead() {
   if (dead_ == nullptr) return;
   pool_.Release(dead_->stack);
-  dead_->stack = Stack();
-  if (dead_->handle_released) delete dead_;
+  Release(dead_);
   dead_ = nullptr;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "stack.h"
 #include "status.h"
@@ -14,12 +15,19 @@ namespace stackful {
 
 enum class FiberState : uint8_t { kNew, kRunning, kSuspended, kDead };
 
+// A handle names a fiber from JS: its slot in the scheduler's table and the
+// slot's generation, so a handle to a finished fiber can never reach the
+// fiber that reuses its slot. It fits in a double exactly.
+using Handle = uint64_t;
+constexpr unsigned kSlotBits = 32;
+constexpr Handle kMaxGeneration = (Handle{1} << 20) - 1;
+
 struct Fiber {
   Scheduler* scheduler = nullptr;
-  uint64_t id = 0;
+  uint32_t slot = 0;
+  uint32_t generation = 0;
   FiberState state = FiberState::kNew;
   bool is_root = false;
-  bool handle_released = false;  // the JS handle was collected: free on death
   size_t stack_size = 0;
   Stack stack;
   void* sp = nullptr;         // saved stack pointer while not running
@@ -50,9 +58,18 @@ class Scheduler {
   Fiber* root() { return &root_; }
   Fiber* current() const { return current_; }
 
-  Fiber* NewFiber(size_t stack_size);
-  // The JS handle of `fiber` was collected.
-  void ReleaseHandle(Fiber* fiber);
+  // A fiber that has not run yet; it takes a stack when first switched to.
+  Handle NewFiber(size_t stack_size);
+  // The fiber a handle names, or nullptr when it has finished (or never existed).
+  Fiber* Find(Handle handle) const {
+    const uint32_t slot = static_cast<uint32_t>(handle & 0xffffffffu);
+    if (slot >= slots_.size()) return nullptr;
+    Fiber* fiber = slots_[slot];
+    return fiber != nullptr && fiber->generation == (handle >> kSlotBits) ? fiber : nullptr;
+  }
+  static Handle HandleOf(const Fiber* fiber) {
+    return (Handle{fiber->generation} << kSlotBits) | fiber->slot;
+  }
 
   // Transfers control from the running fiber to `target`; returns once some
   // fiber switches back to the caller.
@@ -84,6 +101,7 @@ class Scheduler {
   Status Prepare(Fiber* target);
   void Transfer(Fiber* from, Fiber* to);
   void RecycleDead();
+  void Release(Fiber* fiber);
   void Link(Fiber* fiber);
   void Unlink(Fiber* fiber);
 
@@ -92,9 +110,11 @@ class Scheduler {
   Fiber* next_ = nullptr;  // set by SetNext() before a fiber's body returns
   Fiber* dead_ = nullptr;  // finished; its stack is recycled by whoever runs next
   Fiber* live_head_ = nullptr;
+  std::vector<Fiber*> slots_;       // slot 0 is the root
+  std::vector<uint32_t> free_slots_;
+  std::vector<Fiber*> spare_;       // finished Fiber objects, for reuse
   StackPool pool_;
   V8State v8_;
-  uint64_t next_id_ = 1;
   SchedulerStats stats_;
   bool shutting_down_ = false;
 };

@@ -9,9 +9,7 @@ enum class Status : int {
   kOk = 0,
   kFiberDead,     // the target has finished
   kFiberRunning,  // the target is the running fiber
-  kWrongThread,   // the fiber belongs to another thread (environment)
   kStackAlloc,    // the kernel refused to map a stack
-  kBadHandle,     // not a fiber handle of this addon
 };
 
 struct StatusInfo {
@@ -23,19 +21,13 @@ inline StatusInfo Describe(Status status) {
   switch (status) {
     case Status::kOk: return {"", ""};
     case Status::kFiberDead:
-      return {"ERR_FIBER_DEAD", "cannot switch to a fiber that has already finished"};
+      return {"ERR_FIBER_DEAD", "cannot switch to a fiber that has already finished (or never existed on this thread)"};
     case Status::kFiberRunning:
       return {"ERR_FIBER_RUNNING", "cannot switch to the fiber that is running"};
-    case Status::kWrongThread:
-      return {"ERR_FIBER_THREAD",
-              "this fiber belongs to another thread; a fiber can only be used on "
-              "the thread that created it"};
     case Status::kStackAlloc:
       return {"ERR_FIBER_STACK",
               "could not map a stack for the fiber (out of address space or "
               "vm.max_map_count reached); finish or kill fibers you no longer need"};
-    case Status::kBadHandle:
-      return {"ERR_FIBER_HANDLE", "expected a fiber handle created by this addon"};
   }
   return {"ERR_FIBER_INTERNAL", "unknown status"};
 }

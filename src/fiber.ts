@@ -12,6 +12,7 @@
  * Values never cross into C++: the fiber that switches leaves them in the
  * module-level transfer slot below, and the fiber that resumes takes them.
  */
+import { threadId } from 'node:worker_threads';
 import { FiberError, FiberExit, invalidArgType, outOfRange } from './errors.js';
 import { load, type Handle, type NativeStats } from './native.js';
 
@@ -78,8 +79,12 @@ export class Fiber {
 
   readonly id: number;
   readonly name: string;
+  /** The worker thread that owns this fiber (0 on the main thread); a fiber works only there. */
+  readonly threadId: number = threadId;
   #fn: ((...args: any[]) => unknown) | undefined;
-  #handle: Handle;
+  /** Taken when the fiber first runs, so fibers that never run cost nothing natively. */
+  #handle: Handle | undefined;
+  #stackSize = 0;
   #parent: Fiber | undefined;
   #state: FiberState = 'new';
   #site: { stack?: string } | undefined;
@@ -102,12 +107,12 @@ export class Fiber {
     if (stackSize < core.minStackSize || stackSize > core.maxStackSize) {
       throw outOfRange('stackSize', `an integer from ${core.minStackSize} to ${core.maxStackSize} (bytes)`, stackSize);
     }
-    if (parent !== undefined && !(parent instanceof Fiber)) throw invalidArgType('parent', 'a Fiber', parent);
+    if (parent !== undefined) checkFiber(parent, 'parent');
     this.id = nextId++;
     this.name = name ?? '';
     this.#fn = fn;
     this.#parent = parent ?? Fiber.#current;
-    this.#handle = core.create(stackSize);
+    this.#stackSize = stackSize;
     if (traceCreation) {
       this.#site = {};
       Error.captureStackTrace(this.#site, Fiber);
@@ -138,7 +143,7 @@ export class Fiber {
   }
 
   set parent(parent: Fiber) {
-    if (!(parent instanceof Fiber)) throw invalidArgType('parent', 'a Fiber', parent);
+    checkFiber(parent, 'parent');
     if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', 'the root fiber has no parent and cannot be given one');
     for (let f: Fiber | undefined = parent; f !== undefined; f = f.#parent) {
       if (f === this) {
@@ -179,6 +184,7 @@ export class Fiber {
 
   /** Raises `err` (default: a FiberExit) at this fiber's suspension point. */
   throw(err: unknown = new FiberExit()): unknown {
+    if (!(#state in this)) checkFiber(this, 'this');
     if (this === Fiber.#current) throw err;
     this.#checkTarget('throw into');
     return Fiber.#transfer(this, undefined, [], true, err);
@@ -189,6 +195,7 @@ export class Fiber {
    * once it is dead. Killing a fiber that never started just marks it dead.
    */
   kill(): void {
+    if (!(#state in this)) checkFiber(this, 'this');
     if (this.#state === 'dead') return;
     if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', 'cannot kill the root fiber');
     if (this === Fiber.#current) throw new FiberExit();
@@ -215,6 +222,7 @@ export class Fiber {
   }
 
   #checkTarget(verb: string): void {
+    if (!(#state in this)) checkFiber(this, 'this');
     if (this.#state === 'dead') {
       throw new FiberError('ERR_FIBER_DEAD', `cannot ${verb} ${this.#describe()}: it has already finished; create a new Fiber`);
     }
@@ -250,6 +258,7 @@ export class Fiber {
   static #transfer(target: Fiber, value: unknown, args: unknown[] | undefined, throws: boolean, error: unknown): unknown {
     const from = Fiber.#current;
     if (target.#state === 'new') {
+      target.#handle ??= core.create(target.#stackSize);
       Fiber.#starting = target;
       Fiber.#live.add(target);
     }
@@ -258,7 +267,7 @@ export class Fiber {
     target.#state = 'running';
     Fiber.#current = target;
     try {
-      core.switchTo(target.#handle);
+      core.switchTo(target.#handle!);
     } catch (err) {
       // The native side refused before switching: nothing moved.
       Fiber.#current = from;
@@ -267,6 +276,7 @@ export class Fiber {
         Fiber.#starting = undefined;
         Fiber.#live.delete(target);
         target.#state = 'new';
+        target.#handle = undefined; // a failed start frees the native fiber
       } else {
         target.#state = 'suspended';
       }
@@ -297,13 +307,14 @@ export class Fiber {
     self.#finish();
     const parent = self.#liveParent();
     if (parent.#state === 'new') {
+      parent.#handle ??= core.create(parent.#stackSize);
       Fiber.#starting = parent;
       Fiber.#live.add(parent);
     }
     put(result, [result], failed, failure);
     parent.#state = 'running';
     Fiber.#current = parent;
-    core.setNext(parent.#handle);
+    core.setNext(parent.#handle!);
   }
 
   /** Live fibers, with where they were created. */
@@ -321,6 +332,20 @@ export class Fiber {
     this.#root = new this(ROOT as never);
     this.#current = this.#root;
   }
+}
+
+/**
+ * Accepts only a Fiber of this thread. A Fiber posted to another worker
+ * arrives there as a plain copy of its public fields (id, name, threadId):
+ * that copy is refused with ERR_FIBER_THREAD.
+ */
+function checkFiber(value: unknown, name: string): asserts value is Fiber {
+  if (value instanceof Fiber) return;
+  const copy = value as { id?: unknown; threadId?: unknown } | null;
+  if (copy !== null && typeof copy === 'object' && typeof copy.id === 'number' && typeof copy.threadId === 'number' && copy.threadId !== threadId) {
+    throw new FiberError('ERR_FIBER_THREAD', `fiber #${copy.id} belongs to thread ${copy.threadId}, not to this thread (${threadId}): a fiber can only be used on the thread that created it`);
+  }
+  throw invalidArgType(name, 'a Fiber', value);
 }
 
 /** The running fiber (greenlet's getcurrent()). */

@@ -53,8 +53,8 @@ export interface NativeStats {
   stackBytesPooled: number;
 }
 
-/** An opaque handle to a native fiber. */
-export type Handle = { readonly __brand: 'stackful.Handle' };
+/** Names a native fiber: its slot and the slot's generation (see native/fiber.h). */
+export type Handle = number;
 
 export interface NativeCore {
   root: Handle;

@@ -1,0 +1,36 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..');
+
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a script from test/crash/ in a fresh Node process: anything that could
+ * take the process down (a bad switch, a GC on the wrong stack) runs there, and
+ * the test asserts its exit code and what it printed.
+ */
+export function runChild(script: string, args: string[] = [], options: { nodeArgs?: string[]; timeoutMs?: number } = {}): ChildResult {
+  const result = spawnSync(process.execPath, [...(options.nodeArgs ?? ['--expose-gc']), path.join(ROOT, 'test', 'crash', script), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The child's last stdout line, parsed as JSON (each crash script reports that way). */
+export function report<T = any>(result: ChildResult): T {
+  const lines = result.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as T;
+}
+
+export function describeChild(result: ChildResult): string {
+  return `status=${result.status} signal=${result.signal}\nstdout:\n${result.stdout.slice(-2000)}\nstderr:\n${result.stderr.slice(-4000)}`;
+}
