@@ -42,11 +42,14 @@ if (isMainThread) {
   report.main = pingPong(50000, 3);
   Promise.all(counted).then(async (values) => {
     report.workers = values;
-    const spin = start('spin');
-    const parked = start('parked');
+    // Listen from the start: a message that arrives with no listener is lost.
     const ready = (w) => new Promise((resolve) => w.once('message', resolve));
-    report.spinReady = await ready(spin);
-    report.parkedReady = await ready(parked);
+    const spin = start('spin');
+    const spinReady = ready(spin);
+    const parked = start('parked');
+    const parkedReady = ready(parked);
+    report.spinReady = await spinReady;
+    report.parkedReady = await parkedReady;
     report.spinExit = await spin.terminate();
     report.parkedExit = await parked.terminate();
     // A worker that exits by itself with fibers suspended.
