@@ -29,8 +29,8 @@ namespace stackful {
 //                              ThreadId::TryGetCurrent()          v8::Locker::IsLocked()
 //   the isolate's StackGuard   the first word of the isolate      fetching an interrupt requested
 //                              that points back at the isolate    through the public API
-//   cppgc's stack (scan start  a word of the isolate equal to     a scan through it sees a marker
-//   and extra segments)        v8::base::Stack::GetStackStart()   in our frame and in a segment
+//   cppgc's stack (scan start  CppHeap::stack() of the isolate's  a scan through it sees a marker
+//   and extra segments)        CppHeap                            in our frame and in a segment
 //
 // Symbols come from the dynamic symbol table of the Node binary.
 // ---------------------------------------------------------------------------
@@ -40,12 +40,15 @@ namespace {
 namespace sym {
 using TryGetCurrentFn = int (*)();
 using GetCurrentThreadIdFn = int (*)();
-using FetchAndClearInterruptsFn = int (*)(void* stack_guard);
+// V8 11.3 takes no argument; 12.x adds an InterruptLevel. The System V ABI
+// ignores an extra integer argument, so one type serves both (see kAnyEffect).
+using FetchAndClearInterruptsFn = int (*)(void* stack_guard, int level);
 using RequestInterruptFn = void (*)(void* stack_guard, int flag);
 using GetStackStartFn = const void* (*)();
 using AddStackSegmentFn = void (*)(void* stack, const void* start, const void* top);
 using ClearStackSegmentsFn = void (*)(void* stack);
-using IteratePointersFn = void (*)(const void* stack, void* visitor);
+using IteratePointersFn = void (*)(void* stack, void* visitor);
+using CppHeapStackFn = void* (*)(void* cpp_heap);
 
 struct Table {
   TryGetCurrentFn try_get_current = nullptr;
@@ -55,47 +58,60 @@ struct Table {
   GetStackStartFn get_stack_start = nullptr;
   AddStackSegmentFn add_stack_segment = nullptr;
   ClearStackSegmentsFn clear_stack_segments = nullptr;
-  IteratePointersFn iterate_pointers = nullptr;
+  IteratePointersFn iterate_pointers = nullptr;  // only to prove the scan stack at load
+  CppHeapStackFn cpp_heap_stack = nullptr;
+  const void* cpp_heap_vtable = nullptr;  // to check what GetCppHeap() points into
 };
 
+// One row per function: the names it has had across the supported V8 lines,
+// first match wins. Optional rows may be missing on some lines.
 struct Entry {
-  const char* mangled;
   const char* readable;
+  const char* mangled[2];
   void** slot;
+  bool required;
 };
 
 Table table;
 
-// Resolves every symbol; returns the readable name of the first one missing.
+// Resolves every symbol; returns the readable name of the first required one missing.
 const char* Resolve() {
   Entry entries[] = {
-      {"_ZN2v88internal8ThreadId13TryGetCurrentEv",
-       "v8::internal::ThreadId::TryGetCurrent()",
-       reinterpret_cast<void**>(&table.try_get_current)},
-      {"_ZN2v88internal8ThreadId18GetCurrentThreadIdEv",
-       "v8::internal::ThreadId::GetCurrentThreadId()",
-       reinterpret_cast<void**>(&table.get_current_thread_id)},
-      {"_ZN2v88internal10StackGuard23FetchAndClearInterruptsEv",
-       "v8::internal::StackGuard::FetchAndClearInterrupts()",
-       reinterpret_cast<void**>(&table.fetch_and_clear_interrupts)},
-      {"_ZN2v88internal10StackGuard16RequestInterruptENS1_13InterruptFlagE",
-       "v8::internal::StackGuard::RequestInterrupt(InterruptFlag)",
-       reinterpret_cast<void**>(&table.request_interrupt)},
-      {"_ZN2v84base5Stack13GetStackStartEv", "v8::base::Stack::GetStackStart()",
-       reinterpret_cast<void**>(&table.get_stack_start)},
-      {"_ZN4heap4base5Stack15AddStackSegmentEPKvS3_",
-       "heap::base::Stack::AddStackSegment(void const*, void const*)",
-       reinterpret_cast<void**>(&table.add_stack_segment)},
-      {"_ZN4heap4base5Stack18ClearStackSegmentsEv",
-       "heap::base::Stack::ClearStackSegments()",
-       reinterpret_cast<void**>(&table.clear_stack_segments)},
-      {"_ZNK4heap4base5Stack15IteratePointersEPNS0_12StackVisitorE",
-       "heap::base::Stack::IteratePointers(StackVisitor*)",
-       reinterpret_cast<void**>(&table.iterate_pointers)},
+      {"v8::internal::ThreadId::TryGetCurrent()",
+       {"_ZN2v88internal8ThreadId13TryGetCurrentEv"},
+       reinterpret_cast<void**>(&table.try_get_current), true},
+      {"v8::internal::ThreadId::GetCurrentThreadId()",
+       {"_ZN2v88internal8ThreadId18GetCurrentThreadIdEv"},
+       reinterpret_cast<void**>(&table.get_current_thread_id), true},
+      {"v8::internal::StackGuard::FetchAndClearInterrupts()",
+       {"_ZN2v88internal10StackGuard23FetchAndClearInterruptsEv",  // 11.3
+        "_ZN2v88internal10StackGuard23FetchAndClearInterruptsENS1_14InterruptLevelE"},  // 12.x
+       reinterpret_cast<void**>(&table.fetch_and_clear_interrupts), true},
+      {"v8::internal::StackGuard::RequestInterrupt(InterruptFlag)",
+       {"_ZN2v88internal10StackGuard16RequestInterruptENS1_13InterruptFlagE"},
+       reinterpret_cast<void**>(&table.request_interrupt), true},
+      {"v8::base::Stack::GetStackStart()", {"_ZN2v84base5Stack13GetStackStartEv"},
+       reinterpret_cast<void**>(&table.get_stack_start), true},
+      {"heap::base::Stack::AddStackSegment(void const*, void const*)",
+       {"_ZN4heap4base5Stack15AddStackSegmentEPKvS3_"},
+       reinterpret_cast<void**>(&table.add_stack_segment), true},
+      {"heap::base::Stack::ClearStackSegments()",
+       {"_ZN4heap4base5Stack18ClearStackSegmentsEv"},
+       reinterpret_cast<void**>(&table.clear_stack_segments), true},
+      {"heap::base::Stack::IteratePointers(StackVisitor*)",
+       {"_ZNK4heap4base5Stack15IteratePointersEPNS0_12StackVisitorE",  // 11.3
+        "_ZN4heap4base5Stack25IteratePointersForTestingEPNS0_12StackVisitorE"},  // 12.x
+       reinterpret_cast<void**>(&table.iterate_pointers), true},
+      {"v8::internal::CppHeap::stack()", {"_ZN2v88internal7CppHeap5stackEv"},
+       reinterpret_cast<void**>(&table.cpp_heap_stack), true},
+      {"vtable for v8::internal::CppHeap", {"_ZTVN2v88internal7CppHeapE"},
+       const_cast<void**>(&table.cpp_heap_vtable), true},
   };
   for (Entry& e : entries) {
-    *e.slot = dlsym(RTLD_DEFAULT, e.mangled);
-    if (*e.slot == nullptr) return e.readable;
+    for (const char* name : e.mangled) {
+      if (name != nullptr && (*e.slot = dlsym(RTLD_DEFAULT, name)) != nullptr) break;
+    }
+    if (*e.slot == nullptr && e.required) return e.readable;
   }
   return nullptr;
 }
@@ -104,6 +120,9 @@ const char* Resolve() {
 
 // The interrupt flag of TerminateExecution(); stable across V8 versions.
 constexpr int kTerminateExecution = 1;
+// StackGuard::InterruptLevel::kAnyEffect on 12.x (ignored by 11.3): fetch every
+// interrupt. A wrong value would fail the StackGuard proof in FindStackGuard().
+constexpr int kAnyEffect = 2;
 
 // napi_value is a v8::Local<v8::Value> in Node's implementation of Node-API
 // (see V8LocalValueFromJsValue in src/js_native_api_v8.h). This is the one
@@ -213,7 +232,7 @@ void* FindStackGuard(v8::Isolate* isolate, std::string* reason) {
     // Proof: an interrupt requested through the public API shows up in it.
     isolate->RequestInterrupt(&NoopInterrupt, nullptr);
     int flags = 0;
-    for (int f; (f = sym::table.fetch_and_clear_interrupts(candidate)) != 0;) flags |= f;
+    for (int f; (f = sym::table.fetch_and_clear_interrupts(candidate, kAnyEffect)) != 0;) flags |= f;
     for (int bit = 1; bit != 0 && bit <= flags; bit <<= 1) {
       if (flags & bit) sym::table.request_interrupt(candidate, bit);
     }
@@ -258,41 +277,39 @@ __attribute__((noinline)) bool ScanSees(void* stack, bool* segment) {
   return visitor.saw_frame;
 }
 
-bool LooksLikeVector(const uintptr_t* w) {
-  return w[0] <= w[1] && w[1] <= w[2] && (w[0] != 0 || w[2] == 0) &&
-         w[0] % sizeof(void*) == 0;
-}
-
+// Finds the heap::base::Stack that cppgc scans for this isolate, and proves it.
 void* FindScanStack(v8::Isolate* isolate, std::string* reason) {
-  const uintptr_t start = reinterpret_cast<uintptr_t>(sym::table.get_stack_start());
-  constexpr size_t kWindow = 256 * 1024;
-  constexpr size_t kChunk = 4096;
-  std::vector<uintptr_t> words(kChunk / sizeof(uintptr_t) + 4);
-  char* base = reinterpret_cast<char*>(isolate);
-  for (size_t chunk = 0; chunk < kWindow; chunk += kChunk) {
-    if (!SafeRead(base + chunk, words.data(), words.size() * sizeof(uintptr_t))) break;
-    for (size_t i = 0; i < kChunk / sizeof(uintptr_t); ++i) {
-      if (words[i] != start) continue;
-      // heap::base::Stack is {stack_start_, ..., std::vector of segments}; the
-      // vector sits within the next four words.
-      bool plausible = false;
-      for (size_t v = 1; v <= 3 && !plausible; ++v) plausible = LooksLikeVector(&words[i + v]);
-      if (!plausible) continue;
-      void* candidate = base + chunk + i * sizeof(uintptr_t);
-      // Proof: a scan through it sees our frame; a segment we add is scanned,
-      // and is gone once cleared.
-      uintptr_t* segment = new uintptr_t[4]{kSegmentMarker, kSegmentMarker, 0, 0};
-      bool seg_before = false, seg_added = false, seg_cleared = false;
-      bool frame = ScanSees(candidate, &seg_before);
-      sym::table.add_stack_segment(candidate, segment + 2, segment);
-      frame = ScanSees(candidate, &seg_added) && frame;
-      sym::table.clear_stack_segments(candidate);
-      ScanSees(candidate, &seg_cleared);
-      delete[] segment;
-      if (frame && !seg_before && seg_added && !seg_cleared) return candidate;
-    }
+  // GetCppHeap() returns the public v8::CppHeap base of internal::CppHeap. The
+  // Itanium C++ ABI stores, just before the address a vtable pointer points
+  // to, the offset from that base back to the whole object (what
+  // dynamic_cast<void*> uses): follow it, then check the object's own vtable.
+  void* base = isolate->GetCppHeap();
+  const intptr_t* vptr = nullptr;
+  intptr_t offset_to_top = 0;
+  if (!SafeRead(base, &vptr, sizeof(vptr)) || !SafeRead(vptr - 2, &offset_to_top, sizeof(offset_to_top))) {
+    *reason = "could not read the isolate's CppHeap";
+    return nullptr;
   }
-  *reason = "cppgc's stack (heap::base::Stack) of this isolate was not found";
+  void* cpp_heap = static_cast<char*>(base) + offset_to_top;
+  const void* own_vptr = nullptr;
+  const void* expected = static_cast<const char*>(sym::table.cpp_heap_vtable) + 2 * sizeof(void*);
+  if (!SafeRead(cpp_heap, &own_vptr, sizeof(own_vptr)) || own_vptr != expected) {
+    *reason = "the isolate's CppHeap is not a v8::internal::CppHeap";
+    return nullptr;
+  }
+  void* stack = sym::table.cpp_heap_stack(cpp_heap);
+  // Proof: a scan through it sees our frame; a segment we add is scanned, and
+  // is gone once cleared.
+  uintptr_t* segment = new uintptr_t[4]{kSegmentMarker, kSegmentMarker, 0, 0};
+  bool seg_before = false, seg_added = false, seg_cleared = false;
+  bool frame = ScanSees(stack, &seg_before);
+  sym::table.add_stack_segment(stack, segment + 2, segment);
+  frame = ScanSees(stack, &seg_added) && frame;
+  sym::table.clear_stack_segments(stack);
+  ScanSees(stack, &seg_cleared);
+  delete[] segment;
+  if (frame && !seg_before && seg_added && !seg_cleared) return stack;
+  *reason = "cppgc's stack (heap::base::Stack) did not scan as expected";
   return nullptr;
 }
 
@@ -366,7 +383,7 @@ V8State::~V8State() = default;
 int V8State::TakeInterrupts() {
   int flags = 0;
   // TerminateExecution is handed out alone first: loop until all are taken.
-  for (int f; (f = sym::table.fetch_and_clear_interrupts(stack_guard_)) != 0;) flags |= f;
+  for (int f; (f = sym::table.fetch_and_clear_interrupts(stack_guard_, kAnyEffect)) != 0;) flags |= f;
   return flags;
 }
 

@@ -8,6 +8,7 @@ import { FiberError, UnsupportedRuntimeError } from './errors.js';
 /** V8 lines whose internals stackful has been validated against (see native/v8_state.cc). */
 export const SUPPORTED_V8: Readonly<Record<string, string>> = {
   '11.3': 'Node 20',
+  '12.4': 'Node 22',
 };
 export const SUPPORTED_PLATFORMS: readonly string[] = ['linux-x64'];
 
