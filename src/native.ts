@@ -22,7 +22,12 @@ export interface RuntimeFacts {
 export interface RuntimeInfo extends RuntimeFacts {
   supported: boolean;
   reason: string;
+  /** True when an unvalidated V8 line is let through by STACKFUL_ALLOW_UNTESTED_V8=1. */
+  untested?: boolean;
 }
+
+/** The documented override: load on a V8 line that is not in SUPPORTED_V8 (the load-time probes still run). */
+export const OVERRIDE_ENV = 'STACKFUL_ALLOW_UNTESTED_V8';
 
 function supportedList(): string {
   const lines = Object.entries(SUPPORTED_V8).map(([v8, node]) => `${node} (V8 ${v8})`);
@@ -30,19 +35,21 @@ function supportedList(): string {
 }
 
 /** Decides from the facts alone whether stackful may load; pure, so it can be tested with any facts. */
-export function checkRuntime(facts: RuntimeFacts): RuntimeInfo {
+export function checkRuntime(facts: RuntimeFacts, allowUntested = false): RuntimeInfo {
   const target = `${facts.platform}-${facts.arch}`;
   let reason = '';
+  let untested = false;
   if (!SUPPORTED_PLATFORMS.includes(target)) {
     reason = `checked the OS and CPU: ${target} has no stack switch in this build`;
   } else {
     const line = facts.v8.split('.').slice(0, 2).join('.');
     if (!(line in SUPPORTED_V8)) {
-      reason = `checked the V8 version: Node ${facts.node} ships V8 ${facts.v8}, whose internals stackful has not been validated against`;
+      if (allowUntested) untested = true;
+      else reason = `checked the V8 version: Node ${facts.node} ships V8 ${facts.v8}, whose internals stackful has not been validated against (set ${OVERRIDE_ENV}=1 to try anyway)`;
     }
   }
   if (reason) reason += `; supported: ${supportedList()}`;
-  return { ...facts, supported: reason === '', reason };
+  return { ...facts, supported: reason === '', reason, ...(untested ? { untested } : {}) };
 }
 
 export interface NativeStats {
@@ -77,16 +84,20 @@ interface Addon {
   init(entry: () => void, makeError: (code: string, message: string) => Error): NativeInit & Partial<NativeCore>;
 }
 
-export const runtime: RuntimeInfo = checkRuntime({
-  platform: process.platform,
-  arch: process.arch,
-  node: process.versions.node,
-  v8: process.versions.v8,
-});
+export const runtime: RuntimeInfo = checkRuntime(
+  { platform: process.platform, arch: process.arch, node: process.versions.node, v8: process.versions.v8 },
+  process.env[OVERRIDE_ENV] === '1',
+);
 
 /** Loads the addon and initialises it on this thread; throws UnsupportedRuntimeError when it cannot run here. */
 export function load(entry: () => void): NativeCore {
   if (!runtime.supported) throw new UnsupportedRuntimeError(`stackful cannot run here: ${runtime.reason}`);
+  if (runtime.untested) {
+    process.emitWarning(
+      `stackful has not been validated against V8 ${runtime.v8} (Node ${runtime.node}); loading anyway because ${OVERRIDE_ENV}=1. The load-time probes still run, but fibers may misbehave. Supported: ${supportedList()}.`,
+      { code: 'STACKFUL_UNTESTED_V8' },
+    );
+  }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const addon = require('node-gyp-build')(path.join(__dirname, '..')) as Addon;
   const core = addon.init(entry, (code, message) => new FiberError(code, message));

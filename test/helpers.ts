@@ -15,9 +15,10 @@ export interface ChildResult {
  * take the process down (a bad switch, a GC on the wrong stack) runs there, and
  * the test asserts its exit code and what it printed.
  */
-export function runChild(script: string, args: string[] = [], options: { nodeArgs?: string[]; timeoutMs?: number } = {}): ChildResult {
+export function runChild(script: string, args: string[] = [], options: { nodeArgs?: string[]; timeoutMs?: number; env?: Record<string, string> } = {}): ChildResult {
   const result = spawnSync(process.execPath, [...(options.nodeArgs ?? ['--expose-gc']), path.join(ROOT, 'test', 'crash', script), ...args], {
     cwd: ROOT,
+    env: { ...process.env, ...options.env },
     encoding: 'utf8',
     timeout: options.timeoutMs ?? 60_000,
     maxBuffer: 64 * 1024 * 1024,

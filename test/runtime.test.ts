@@ -33,6 +33,20 @@ describe('runtime support', () => {
     assert.match(r.message, /stackful cannot run here: checked the V8 version: .* V8 99\.1\.0.*supported: Node 20 \(V8 11\.3\)/);
   });
 
+  it('loads an unknown V8 line with a warning when STACKFUL_ALLOW_UNTESTED_V8=1 (the probes still decide)', () => {
+    const info = checkRuntime({ platform: 'linux', arch: 'x64', node: '99.0.0', v8: '99.1.0' }, true);
+    assert.equal(info.supported, true);
+    assert.equal(info.untested, true);
+    const child = runChild('fake-runtime.js', ['99.1.0'], { env: { STACKFUL_ALLOW_UNTESTED_V8: '1' } });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(report(child).loaded, true);
+    assert.match(child.stderr, /STACKFUL_UNTESTED_V8.*not been validated against V8 99\.1\.0/);
+  });
+
+  it('the override does not let another CPU through', () => {
+    assert.equal(checkRuntime({ platform: 'linux', arch: 'riscv64', node: '20.0.0', v8: '11.3.1' }, true).supported, false);
+  });
+
   it('fails at require() when the CPU is not supported', () => {
     const child = runChild('fake-runtime.js', [process.versions.v8, 'linux', 'riscv64']);
     const r = report(child);

@@ -1,0 +1,144 @@
+/**
+ * ping-pong: two coroutines pass a counter back and forth, and nothing else.
+ *
+ * One operation: one switch, control passing from one coroutine to the other.
+ * A round trip (there and back: run + yield, next + yield, switch + switch) is
+ * two switches; the round trip is what is timed, the switch is half of it.
+ *
+ * Also here, beside it in the same process: create + finish, a coroutine
+ * created, started and run to its end (it returns its argument plus one).
+ *
+ * Every implementation returns the sum of the counters it got back. Python's
+ * greenlet runs the same two workloads in its own process when installed
+ * (bench/greenlet/ping_pong.py).
+ */
+import { Fiber } from 'stackful';
+import { runGreenlet } from '../lib/greenlet.js';
+import type { Context, Workload } from '../lib/harness.js';
+import type { CaseAbout, JobParams, Mode } from '../lib/types.js';
+
+export const about: CaseAbout = {
+  title: 'Ping-pong',
+  operation: 'one switch from one coroutine to the other; a round trip (there and back) is two switches',
+};
+
+/** root ↔ fiber, node-fibers style: run(i) resumes the fiber, Fiber.yield(i + 1) comes back. */
+function fiber(ops: number): number {
+  const pong = new Fiber((first: number | null) => {
+    let v = first;
+    while (v !== null) v = Fiber.yield(v + 1) as number | null;
+    return 0;
+  });
+  let sum = 0;
+  for (let i = 0; i < ops; i++) sum += pong.run(i) as number;
+  return sum + (pong.run(null) as number);
+}
+
+/** root ↔ fiber, greenlet style: both directions are switch(). */
+function fiberSwitch(ops: number): number {
+  const main = Fiber.current;
+  const pong = new Fiber((first: number | null) => {
+    let v = first;
+    while (v !== null) v = main.switch(v + 1) as number | null;
+    return 0;
+  });
+  let sum = 0;
+  for (let i = 0; i < ops; i++) sum += pong.switch(i) as number;
+  return sum + (pong.switch(null) as number);
+}
+
+function* pongGenerator(): Generator<number, number, number | null> {
+  let v = yield 0;
+  while (v !== null) v = yield v + 1;
+  return 0;
+}
+
+/** main ↔ generator: next(i) resumes it, yield i + 1 comes back. */
+function generator(ops: number): number {
+  const pong = pongGenerator();
+  pong.next(null); // a generator takes values only once it is at its first yield
+  let sum = 0;
+  for (let i = 0; i < ops; i++) sum += pong.next(i).value;
+  return sum + pong.next(null).value;
+}
+
+/** Two async functions; each direction is a fresh promise resolved by one and awaited by the other. */
+async function async(ops: number): Promise<number> {
+  let toPong!: (v: number | null) => void;
+  let toPing!: (v: number) => void;
+  const pong = (async () => {
+    for (;;) {
+      const v = await new Promise<number | null>((resolve) => (toPong = resolve));
+      if (v === null) return 0;
+      toPing(v + 1);
+    }
+  })();
+  let sum = 0;
+  for (let i = 0; i < ops; i++) {
+    sum += await new Promise<number>((resolve) => {
+      toPing = resolve;
+      toPong(i);
+    });
+  }
+  toPong(null);
+  return sum + (await pong);
+}
+
+export const roundTrip: Workload = { fiber, 'fiber.switch': fiberSwitch, generator, async };
+
+const plusOne = (x: number): number => x + 1;
+function* plusOneGenerator(x: number): Generator<never, number> {
+  return x + 1;
+}
+async function plusOneAsync(x: number): Promise<number> {
+  return x + 1;
+}
+
+/** Create + finish: a coroutine that returns its argument plus one, created and run to its end. */
+export const createFinish: Workload = {
+  fiber(ops) {
+    let sum = 0;
+    for (let i = 0; i < ops; i++) sum += new Fiber(plusOne).run(i) as number;
+    return sum;
+  },
+  'fiber.switch'(ops) {
+    let sum = 0;
+    for (let i = 0; i < ops; i++) sum += new Fiber(plusOne).switch(i) as number;
+    return sum;
+  },
+  generator(ops) {
+    let sum = 0;
+    for (let i = 0; i < ops; i++) sum += plusOneGenerator(i).next().value;
+    return sum;
+  },
+  async async(ops) {
+    let sum = 0;
+    for (let i = 0; i < ops; i++) sum += await plusOneAsync(i);
+    return sum;
+  },
+};
+
+export const ROUND_TRIP = 'round trip (2 switches)';
+export const SWITCH = 'one switch (round trip ÷ 2)';
+export const CREATE_FINISH = 'create + finish';
+
+export function jobs(): JobParams[] {
+  return [{}, { impl: 'greenlet' }];
+}
+
+function counts(mode: Mode): { roundTrips: number; creates: number } {
+  return mode === 'quick' ? { roundTrips: 20_000, creates: 10_000 } : { roundTrips: 100_000, creates: 50_000 };
+}
+
+export async function measure(ctx: Context, params: JobParams): Promise<void> {
+  const { roundTrips, creates } = counts(ctx.mode);
+  if (params.impl === 'greenlet') {
+    runGreenlet(ctx, { roundTrip: ROUND_TRIP, switch: SWITCH, createFinish: CREATE_FINISH }, roundTrips, creates);
+    return;
+  }
+  const samples = await ctx.time(ROUND_TRIP, roundTrip, { ops: roundTrips });
+  for (const [impl, perRoundTrip] of Object.entries(samples)) {
+    ctx.record({ row: SWITCH, unit: 'ns', impl, samples: perRoundTrip.map((ns) => ns / 2), ops: roundTrips * 2, chart: false });
+  }
+  await ctx.time(CREATE_FINISH, createFinish, { ops: creates });
+}

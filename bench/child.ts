@@ -1,0 +1,26 @@
+/**
+ * Runs one job of one case in this (fresh) process and prints its cells as one
+ * JSON line on stdout, the last line; the runner (bench/run.ts) starts it as
+ *   node --expose-gc --import tsx bench/child.ts <case> <quick|full> '<params JSON>'
+ * Nothing else may write to stdout.
+ */
+import { findCase } from './cases/index.js';
+import { Context } from './lib/harness.js';
+import type { JobResult, Mode } from './lib/types.js';
+
+async function main(): Promise<void> {
+  const [name, mode, params = '{}'] = process.argv.slice(2);
+  if (name === undefined || (mode !== 'quick' && mode !== 'full')) {
+    throw new Error('usage: node --expose-gc --import tsx bench/child.ts <case> <quick|full> [params JSON]');
+  }
+  const mod = await findCase(name).load();
+  const ctx = new Context(mode as Mode);
+  await mod.measure(ctx, JSON.parse(params));
+  const result: JobResult = { cells: ctx.cells, notes: ctx.notes };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
