@@ -4,6 +4,7 @@
       "target_name": "stackful",
       "sources": [
         "native/binding.cc",
+        "native/elf_symbols.cc",
         "native/fiber.cc",
         "native/stack.cc",
         "native/v8_state.cc"

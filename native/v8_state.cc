@@ -12,6 +12,7 @@
 #include <node.h>
 #include <v8.h>
 
+#include "elf_symbols.h"
 #include "fiber.h"
 
 namespace stackful {
@@ -107,10 +108,30 @@ const char* Resolve() {
       {"vtable for v8::internal::CppHeap", {"_ZTVN2v88internal7CppHeapE"},
        const_cast<void**>(&table.cpp_heap_vtable), true},
   };
+  // The dynamic symbol table first (Node 20 and 22 export these), then the
+  // executable's full symbol table (Node 24 and later keep them local).
+  std::vector<const char*> wanted;
   for (Entry& e : entries) {
     for (const char* name : e.mangled) {
       if (name != nullptr && (*e.slot = dlsym(RTLD_DEFAULT, name)) != nullptr) break;
     }
+    if (*e.slot != nullptr) continue;
+    for (const char* name : e.mangled) {
+      if (name != nullptr) wanted.push_back(name);
+    }
+  }
+  if (!wanted.empty()) {
+    std::vector<void*> found(wanted.size(), nullptr);
+    FindExecutableSymbols(wanted.data(), found.data(), wanted.size());
+    for (Entry& e : entries) {
+      for (const char* name : e.mangled) {
+        for (size_t i = 0; i < wanted.size() && *e.slot == nullptr; ++i) {
+          if (name != nullptr && wanted[i] == name) *e.slot = found[i];
+        }
+      }
+    }
+  }
+  for (Entry& e : entries) {
     if (*e.slot == nullptr && e.required) return e.readable;
   }
   return nullptr;

@@ -1,0 +1,73 @@
+#include "elf_symbols.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace stackful {
+namespace {
+
+int FindBias(dl_phdr_info* info, size_t, void* data) {
+  // The first object is the main program; its dlpi_addr is the load bias
+  // (0 for a non-PIE executable).
+  *static_cast<uintptr_t*>(data) = info->dlpi_addr;
+  return 1;
+}
+
+}  // namespace
+
+void FindExecutableSymbols(const char* const* names, void** out, size_t count) {
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < sizeof(Elf64_Ehdr)) {
+    close(fd);
+    return;
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return;
+  const char* file = static_cast<const char*>(map);
+  const Elf64_Ehdr* eh = reinterpret_cast<const Elf64_Ehdr*>(file);
+  const bool valid = memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 &&
+                     eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+                     eh->e_shentsize == sizeof(Elf64_Shdr) &&
+                     eh->e_shoff + size_t{eh->e_shnum} * sizeof(Elf64_Shdr) <= size;
+  if (valid) {
+    uintptr_t bias = 0;
+    dl_iterate_phdr(&FindBias, &bias);
+    const Elf64_Shdr* sections = reinterpret_cast<const Elf64_Shdr*>(file + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum; ++i) {
+      const Elf64_Shdr& sh = sections[i];
+      if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= eh->e_shnum) continue;
+      const Elf64_Shdr& strtab = sections[sh.sh_link];
+      if (sh.sh_offset + sh.sh_size > size || strtab.sh_offset + strtab.sh_size > size) continue;
+      const Elf64_Sym* syms = reinterpret_cast<const Elf64_Sym*>(file + sh.sh_offset);
+      const size_t symbols = sh.sh_size / sizeof(Elf64_Sym);
+      const char* strings = file + strtab.sh_offset;
+      for (size_t k = 0; k < symbols; ++k) {
+        const Elf64_Sym& sym = syms[k];
+        const unsigned type = ELF64_ST_TYPE(sym.st_info);
+        if ((type != STT_FUNC && type != STT_OBJECT) || sym.st_name >= strtab.sh_size ||
+            sym.st_value == 0) {
+          continue;
+        }
+        const char* name = strings + sym.st_name;
+        for (size_t n = 0; n < count; ++n) {
+          if (name[0] == names[n][0] && strcmp(name, names[n]) == 0) {
+            out[n] = reinterpret_cast<void*>(sym.st_value + bias);
+          }
+        }
+      }
+    }
+  }
+  munmap(map, size);
+}
+
+}  // namespace stackful
