@@ -361,7 +361,7 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
   }
   static const char* missing = sym::Resolve();
   if (missing != nullptr) {
-    runtime.reason = std::string("V8 symbol not exported by this Node binary: ") + missing;
+    runtime.reason = std::string("V8 internal not found in this Node binary (neither exported nor in its symbol table): ") + missing;
     return runtime;
   }
   thread_id_slot_ = FindThreadIdSlot(isolate, &runtime.reason);

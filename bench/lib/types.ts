@@ -42,6 +42,8 @@ export interface Cell {
   note?: string;
   /** false: shown in tables, left out of the chart (counts, derived rows). */
   chart?: boolean;
+  /** Where the row goes among the case's rows (default: the order rows first appear in). */
+  order?: number;
 }
 
 /** What a child prints as its last line of stdout. */
@@ -90,6 +92,8 @@ export interface Machine {
   stackful: string;
   maxMapCount: string;
   commit: string;
+  /** The 1-minute load average when the run started: other work on the machine skews timings. */
+  load: string;
 }
 
 export interface Results {

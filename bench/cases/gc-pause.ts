@@ -1,0 +1,110 @@
+/**
+ * gc-pause: what suspended coroutines add to every garbage collection.
+ *
+ * 0, 1,000, 10,000 and 100,000 coroutines (0, 1,000 and 5,000 with --quick)
+ * are suspended 20 frames deep: 20 nested plain calls on a fiber, 20
+ * generators delegating with yield*, 20 async functions each awaiting the
+ * next. Then, after two full GCs (so everything they hold is old), the pause
+ * of a minor GC (`gc({ type: 'minor' })`, a scavenge) and of a full GC
+ * (`gc()`) is timed with performance.now(), several times each.
+ *
+ * One operation: one GC; the number is its pause in milliseconds (the median).
+ * Each kind and each count runs in its own fresh process. Fibers cannot reach
+ * 100,000 with default settings (see memory.ts): that row then holds the count
+ * actually reached, and says so.
+ */
+import { Fiber } from 'stackful';
+import { formatCount, gc, park, timeMs, type Context } from '../lib/harness.js';
+import type { CaseAbout, JobParams, Mode } from '../lib/types.js';
+
+export const about: CaseAbout = {
+  title: 'GC pause with coroutines suspended 20 frames deep',
+  operation: 'one GC (minor: a scavenge; full: mark-compact), its pause in ms',
+};
+
+const DEPTH = 20;
+
+// Each level keeps its argument live across the suspension, and adds one on the way out.
+function fiberFrames(depth: number): number {
+  if (depth === 1) return (Fiber.yield() as number) + 1;
+  return fiberFrames(depth - 1) + 1;
+}
+
+function* generatorFrames(depth: number): Generator<undefined, number, number> {
+  if (depth === 1) return (yield) + 1;
+  return (yield* generatorFrames(depth - 1)) + 1;
+}
+
+const never = new Promise<number>(() => {});
+async function asyncFrames(depth: number): Promise<number> {
+  if (depth === 1) return (await never) + 1;
+  return (await asyncFrames(depth - 1)) + 1;
+}
+
+interface Parker<T> {
+  start(): T;
+  release(item: T): void;
+}
+
+export const suspendedDeep: Record<string, Parker<unknown>> = {
+  fiber: {
+    start() {
+      const f = new Fiber(() => fiberFrames(DEPTH));
+      f.run();
+      return f;
+    },
+    release: (f) => (f as Fiber).kill(),
+  },
+  generator: {
+    start() {
+      const g = generatorFrames(DEPTH);
+      g.next();
+      return g;
+    },
+    release: (g) => void (g as Generator).return(0),
+  },
+  async: {
+    start: () => asyncFrames(DEPTH),
+    release() {},
+  },
+};
+
+const IMPLS = Object.keys(suspendedDeep);
+let holding: unknown;
+
+export function counts(mode: Mode): number[] {
+  return mode === 'quick' ? [0, 1_000, 5_000] : [0, 1_000, 10_000, 100_000];
+}
+
+/** One fresh process per implementation and count. */
+export function jobs(mode: Mode): JobParams[] {
+  return IMPLS.flatMap((impl) => counts(mode).map((count) => ({ impl, count })));
+}
+
+export async function measure(ctx: Context, params: JobParams): Promise<void> {
+  const impl = String(params.impl);
+  const count = Number(params.count);
+  const parker = suspendedDeep[impl];
+  if (parker === undefined) throw new Error(`gc-pause: no implementation ${impl}`);
+  const position = counts(ctx.mode).indexOf(count);
+
+  const parked = park(count, () => parker.start(), (item) => parker.release(item));
+  holding = parked.items; // alive until the process exits
+  gc();
+  gc();
+  const minor = Array.from({ length: ctx.pick(5, 11) }, () => timeMs(() => gc({ type: 'minor' })));
+  const full = Array.from({ length: ctx.pick(3, 5) }, () => timeMs(() => gc()));
+
+  const n = parked.items.length;
+  const note = n < count ? `${formatCount(n)} suspended` : undefined;
+  const label = `${formatCount(count)} suspended`;
+  ctx.record({ row: `minor GC, ${label}`, unit: 'ms', impl, samples: minor, ops: n, note, order: position });
+  ctx.record({ row: `full GC, ${label}`, unit: 'ms', impl, samples: full, ops: n, note, order: 100 + position });
+  if (parked.stoppedBy !== undefined) {
+    ctx.note(
+      `fibers could not reach ${formatCount(count)}: creating one more failed at ${formatCount(parked.reached)} suspended with ERR_FIBER_STACK ` +
+        `(the kernel's vm.max_map_count; see the memory case); ${formatCount(parked.released)} were finished to leave V8 room to grow, ` +
+        `and the "${formatCount(count)}" fiber rows were measured with the ${formatCount(n)} left`,
+    );
+  }
+}
