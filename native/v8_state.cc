@@ -28,12 +28,22 @@ namespace stackful {
 //   V8's thread_local id       scanning this thread's TLS block   poking it changes
 //                              of the module that defines         ThreadId::TryGetCurrent() and
 //                              ThreadId::TryGetCurrent()          v8::Locker::IsLocked()
+//   V8's cached stack start    the same TLS block                 poking it changes
+//   (thread_local, 12.x+)                                         v8::base::Stack::GetStackStart()
 //   the isolate's StackGuard   the first word of the isolate      fetching an interrupt requested
 //                              that points back at the isolate    through the public API
-//   cppgc's stack (scan start  CppHeap::stack() of the isolate's  a scan through it sees a marker
-//   and extra segments)        CppHeap                            in our frame and in a segment
+//   the root's stack limit     the StackGuard word that follows   it reads back what SetStackLimit()
+//                              Isolate::SetStackLimit()           wrote, and is restored
+//   cppgc's stack              CppHeap::stack() of the isolate's  a scan through it sees a marker in
+//                              CppHeap                            our frame, and not past its start
+//   suspended stacks for       AddStackSegment() (11.3, 12.4);    a scan sees a marker we register
+//   cppgc's scan               the Stack's scan callback (13.x+,  that way, and no longer once it is
+//                              the word holding V8's default)     withdrawn
 //
-// Symbols come from the dynamic symbol table of the Node binary.
+// Symbols come from the dynamic symbol table of the Node binary, or from its
+// full symbol table (.symtab) where Node no longer exports them (24 and later).
+//
+// What differs between V8 lines is kept in kProfiles below, and nowhere else.
 // ---------------------------------------------------------------------------
 
 namespace {
@@ -62,6 +72,7 @@ struct Table {
   IteratePointersFn iterate_pointers = nullptr;  // only to prove the scan stack at load
   CppHeapStackFn cpp_heap_stack = nullptr;
   const void* cpp_heap_vtable = nullptr;  // to check what GetCppHeap() points into
+  const void* default_scan_callback = nullptr;  // 13.x+: Isolate::IterateRegistersAndStackOfSimulator
 };
 
 // One row per function: the names it has had across the supported V8 lines,
@@ -70,43 +81,46 @@ struct Entry {
   const char* readable;
   const char* mangled[2];
   void** slot;
-  bool required;
 };
 
 Table table;
 
-// Resolves every symbol; returns the readable name of the first required one missing.
-const char* Resolve() {
+// Resolves every symbol it can; which ones are required depends on the
+// profile (see RequiredMissing()).
+void Resolve() {
   Entry entries[] = {
       {"v8::internal::ThreadId::TryGetCurrent()",
        {"_ZN2v88internal8ThreadId13TryGetCurrentEv"},
-       reinterpret_cast<void**>(&table.try_get_current), true},
+       reinterpret_cast<void**>(&table.try_get_current)},
       {"v8::internal::ThreadId::GetCurrentThreadId()",
        {"_ZN2v88internal8ThreadId18GetCurrentThreadIdEv"},
-       reinterpret_cast<void**>(&table.get_current_thread_id), true},
+       reinterpret_cast<void**>(&table.get_current_thread_id)},
       {"v8::internal::StackGuard::FetchAndClearInterrupts()",
        {"_ZN2v88internal10StackGuard23FetchAndClearInterruptsEv",  // 11.3
         "_ZN2v88internal10StackGuard23FetchAndClearInterruptsENS1_14InterruptLevelE"},  // 12.x
-       reinterpret_cast<void**>(&table.fetch_and_clear_interrupts), true},
+       reinterpret_cast<void**>(&table.fetch_and_clear_interrupts)},
       {"v8::internal::StackGuard::RequestInterrupt(InterruptFlag)",
        {"_ZN2v88internal10StackGuard16RequestInterruptENS1_13InterruptFlagE"},
-       reinterpret_cast<void**>(&table.request_interrupt), true},
+       reinterpret_cast<void**>(&table.request_interrupt)},
       {"v8::base::Stack::GetStackStart()", {"_ZN2v84base5Stack13GetStackStartEv"},
-       reinterpret_cast<void**>(&table.get_stack_start), true},
+       reinterpret_cast<void**>(&table.get_stack_start)},
       {"heap::base::Stack::AddStackSegment(void const*, void const*)",
        {"_ZN4heap4base5Stack15AddStackSegmentEPKvS3_"},
-       reinterpret_cast<void**>(&table.add_stack_segment), true},
+       reinterpret_cast<void**>(&table.add_stack_segment)},
       {"heap::base::Stack::ClearStackSegments()",
        {"_ZN4heap4base5Stack18ClearStackSegmentsEv"},
-       reinterpret_cast<void**>(&table.clear_stack_segments), true},
+       reinterpret_cast<void**>(&table.clear_stack_segments)},
       {"heap::base::Stack::IteratePointers(StackVisitor*)",
        {"_ZNK4heap4base5Stack15IteratePointersEPNS0_12StackVisitorE",  // 11.3
         "_ZN4heap4base5Stack25IteratePointersForTestingEPNS0_12StackVisitorE"},  // 12.x
-       reinterpret_cast<void**>(&table.iterate_pointers), true},
+       reinterpret_cast<void**>(&table.iterate_pointers)},
       {"v8::internal::CppHeap::stack()", {"_ZN2v88internal7CppHeap5stackEv"},
-       reinterpret_cast<void**>(&table.cpp_heap_stack), true},
+       reinterpret_cast<void**>(&table.cpp_heap_stack)},
+      {"v8::internal::Isolate::IterateRegistersAndStackOfSimulator(StackVisitor*)",
+       {"_ZN2v88internal7Isolate35IterateRegistersAndStackOfSimulatorEPN4heap4base12StackVisitorE"},
+       const_cast<void**>(&table.default_scan_callback)},
       {"vtable for v8::internal::CppHeap", {"_ZTVN2v88internal7CppHeapE"},
-       const_cast<void**>(&table.cpp_heap_vtable), true},
+       const_cast<void**>(&table.cpp_heap_vtable)},
   };
   // The dynamic symbol table first (Node 20 and 22 export these), then the
   // executable's full symbol table (Node 24 and later keep them local).
@@ -131,18 +145,79 @@ const char* Resolve() {
       }
     }
   }
-  for (Entry& e : entries) {
-    if (*e.slot == nullptr && e.required) return e.readable;
-  }
-  return nullptr;
 }
 
 }  // namespace sym
 
+// --- what differs between V8 lines -----------------------------------------
+
+// How cppgc's conservative scan is made to see suspended stacks.
+enum class SuspendedScan {
+  kSegments,  // heap::base::Stack::AddStackSegment() before each full GC
+  kCallback,  // the Stack's scan callback (simulator hook), replaced by ours
+};
+
+struct Profile {
+  const char* line;              // V8 major.minor
+  const char* node;              // the Node line that ships it
+  SuspendedScan suspended_scan;
+  bool stack_start_cached;       // V8 caches the thread's stack start in a thread_local
+  bool stack_size_per_isolate;   // SetStackLimit() also sets a per-isolate stack size that
+                                 // V8 checks ("central stack") and that is not archived per thread
+  int visit_pointer_slot;        // vtable index of StackVisitor::VisitPointer (kCallback only)
+};
+
+constexpr Profile kProfiles[] = {
+    {"11.3", "Node 20", SuspendedScan::kSegments, false, false, -1},
+    {"12.4", "Node 22", SuspendedScan::kSegments, true, false, -1},
+    // StackVisitor gained a virtual destructor: VisitPointer follows its two entries.
+    {"13.6", "Node 24", SuspendedScan::kCallback, true, true, 2},
+    {"14.6", "Node 26", SuspendedScan::kCallback, true, true, 2},
+};
+
+// The profile of this V8 line; an unknown line (let through by the documented
+// override) gets the newest profile, and the probes below still decide.
+const Profile& ProfileFor(const char* version) {
+  for (const Profile& p : kProfiles) {
+    const size_t n = strlen(p.line);
+    if (strncmp(version, p.line, n) == 0 && version[n] == '.') return p;
+  }
+  return kProfiles[sizeof(kProfiles) / sizeof(kProfiles[0]) - 1];
+}
+
+// The first internal this profile needs and this binary lacks, or nullptr.
+const char* MissingSymbol(const Profile& profile) {
+  const sym::Table& t = sym::table;
+  struct Need {
+    bool present;
+    bool needed;
+    const char* readable;
+  } needs[] = {
+      {t.try_get_current != nullptr, true, "v8::internal::ThreadId::TryGetCurrent()"},
+      {t.get_current_thread_id != nullptr, true, "v8::internal::ThreadId::GetCurrentThreadId()"},
+      {t.fetch_and_clear_interrupts != nullptr, true, "v8::internal::StackGuard::FetchAndClearInterrupts()"},
+      {t.request_interrupt != nullptr, true, "v8::internal::StackGuard::RequestInterrupt()"},
+      {t.get_stack_start != nullptr, true, "v8::base::Stack::GetStackStart()"},
+      {t.iterate_pointers != nullptr, true, "heap::base::Stack::IteratePointers[ForTesting]()"},
+      {t.cpp_heap_stack != nullptr, true, "v8::internal::CppHeap::stack()"},
+      {t.cpp_heap_vtable != nullptr, true, "vtable for v8::internal::CppHeap"},
+      {t.add_stack_segment != nullptr, profile.suspended_scan == SuspendedScan::kSegments,
+       "heap::base::Stack::AddStackSegment()"},
+      {t.clear_stack_segments != nullptr, profile.suspended_scan == SuspendedScan::kSegments,
+       "heap::base::Stack::ClearStackSegments()"},
+      {t.default_scan_callback != nullptr, profile.suspended_scan == SuspendedScan::kCallback,
+       "v8::internal::Isolate::IterateRegistersAndStackOfSimulator()"},
+  };
+  for (const Need& n : needs) {
+    if (n.needed && !n.present) return n.readable;
+  }
+  return nullptr;
+}
+
 // The interrupt flag of TerminateExecution(); stable across V8 versions.
 constexpr int kTerminateExecution = 1;
-// StackGuard::InterruptLevel::kAnyEffect on 12.x (ignored by 11.3): fetch every
-// interrupt. A wrong value would fail the StackGuard proof in FindStackGuard().
+// StackGuard::InterruptLevel::kAnyEffect on 12.x and later (ignored by 11.3):
+// fetch every interrupt. A wrong value fails the StackGuard proof below.
 constexpr int kAnyEffect = 2;
 
 // napi_value is a v8::Local<v8::Value> in Node's implementation of Node-API
@@ -174,7 +249,7 @@ bool SafeRead(const void* addr, void* out, size_t size) {
          static_cast<ssize_t>(size);
 }
 
-// --- V8's thread id --------------------------------------------------------
+// --- thread_locals of V8 ---------------------------------------------------
 
 struct TlsSearch {
   uintptr_t code_address;  // an address inside the module we want
@@ -201,18 +276,26 @@ int FindTlsBlock(dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
+// This thread's TLS block of the module that holds V8.
+bool V8TlsBlock(char** base, size_t* size) {
+  TlsSearch search{reinterpret_cast<uintptr_t>(sym::table.try_get_current)};
+  dl_iterate_phdr(&FindTlsBlock, &search);
+  *base = static_cast<char*>(search.tls_data);
+  *size = search.tls_size;
+  return search.tls_data != nullptr;
+}
+
 // Returns the address of V8's thread_local thread id on this thread.
 int32_t* FindThreadIdSlot(v8::Isolate* isolate, std::string* reason) {
   const int id = sym::table.get_current_thread_id();
-  TlsSearch search{reinterpret_cast<uintptr_t>(sym::table.try_get_current)};
-  dl_iterate_phdr(&FindTlsBlock, &search);
-  if (search.tls_data == nullptr || search.tls_size < sizeof(int32_t)) {
+  char* base;
+  size_t size;
+  if (!V8TlsBlock(&base, &size)) {
     *reason = "the module that defines v8::internal::ThreadId has no TLS block on this thread";
     return nullptr;
   }
-  char* base = static_cast<char*>(search.tls_data);
   int32_t* found = nullptr;
-  for (size_t off = 0; off + sizeof(int32_t) <= search.tls_size; off += sizeof(int32_t)) {
+  for (size_t off = 0; off + sizeof(int32_t) <= size; off += sizeof(int32_t)) {
     int32_t* slot = reinterpret_cast<int32_t*>(base + off);
     if (*slot != id) continue;
     // Proof: V8 reads its id from here, and its lock follows the id.
@@ -231,6 +314,26 @@ int32_t* FindThreadIdSlot(v8::Isolate* isolate, std::string* reason) {
   }
   if (found == nullptr) *reason = "V8's thread_local thread id was not found in the TLS block";
   return found;
+}
+
+// Returns the address of V8's cached stack start on this thread, or nullptr
+// where V8 does not cache it.
+const void** FindStackStartSlot() {
+  const void* start = sym::table.get_stack_start();
+  char* base;
+  size_t size;
+  if (!V8TlsBlock(&base, &size)) return nullptr;
+  for (size_t off = 0; off + sizeof(void*) <= size; off += sizeof(void*)) {
+    const void** slot = reinterpret_cast<const void**>(base + off);
+    if (*slot != start) continue;
+    // Proof: GetStackStart() returns what we put here.
+    const void* probe = static_cast<const char*>(start) - 0x1000;
+    *slot = probe;
+    const bool reads_it = sym::table.get_stack_start() == probe;
+    *slot = start;
+    if (reads_it) return slot;
+  }
+  return nullptr;
 }
 
 // --- the StackGuard --------------------------------------------------------
@@ -265,13 +368,39 @@ void* FindStackGuard(v8::Isolate* isolate, std::string* reason) {
   return nullptr;
 }
 
+// The running thread's JS stack limit, read from the StackGuard: the word
+// that SetStackLimit() writes. The limit is set back to what it was.
+uintptr_t FindRootStackLimit(v8::Isolate* isolate, void* stack_guard, std::string* reason) {
+  constexpr size_t kWords = 8;
+  uintptr_t before[kWords], after[kWords];
+  if (!SafeRead(stack_guard, before, sizeof(before))) {
+    *reason = "could not read the StackGuard";
+    return 0;
+  }
+  const uintptr_t here = reinterpret_cast<uintptr_t>(&before);
+  for (size_t i = 1; i < kWords; ++i) {
+    const uintptr_t limit = before[i];
+    // A stack limit lies below us, within the usual size of a thread's stack.
+    if (limit >= here || here - limit > (size_t{64} << 20)) continue;
+    const uintptr_t probe = limit - 0x1000;
+    isolate->SetStackLimit(probe);
+    const bool moved = SafeRead(stack_guard, after, sizeof(after)) && after[i] == probe;
+    isolate->SetStackLimit(limit);
+    const bool restored = SafeRead(stack_guard, after, sizeof(after)) && after[i] == limit;
+    if (moved && restored) return limit;
+  }
+  *reason = "the thread's JS stack limit was not found in the StackGuard";
+  return 0;
+}
+
 // --- cppgc's conservative stack scan ---------------------------------------
 
 constexpr uintptr_t kFrameMarker = 0x5354414b46554c31u;    // "STAKFUL1"
 constexpr uintptr_t kSegmentMarker = 0x5354414b46554c32u;  // "STAKFUL2"
 
-// heap::base::StackVisitor has one pure virtual VisitPointer(); it may or may
-// not have a virtual destructor first. Every slot of this vtable records.
+// heap::base::StackVisitor has one pure virtual VisitPointer(); whether a
+// virtual destructor comes first depends on the line. Every slot of this
+// vtable records, so it can stand in for V8's visitor in a proof.
 class ProbeVisitor {
  public:
   virtual void Visit0(const void* p) { Record(p); }
@@ -289,16 +418,33 @@ class ProbeVisitor {
   }
 };
 
-__attribute__((noinline)) bool ScanSees(void* stack, bool* segment) {
+struct ScanResult {
+  bool frame = false;          // the marker in the scanning frame was seen
+  bool segment = false;        // the segment marker was seen
+  bool bounded = false;        // with the start lowered below the marker, it was not seen
+};
+
+__attribute__((noinline)) ScanResult Scan(void* stack) {
   volatile uintptr_t marker = kFrameMarker;  // lives in this frame
+  ScanResult result;
   ProbeVisitor visitor;
   sym::table.iterate_pointers(stack, &visitor);
+  result.frame = visitor.saw_frame;
+  result.segment = visitor.saw_segment;
+  // The first word of the Stack bounds the scan: lowered to the marker's own
+  // address (exclusive), the marker must drop out.
+  const void** start = static_cast<const void**>(stack);
+  const void* saved = *start;
+  *start = const_cast<uintptr_t*>(&marker);
+  ProbeVisitor lowered;
+  sym::table.iterate_pointers(stack, &lowered);
+  *start = saved;
+  result.bounded = !lowered.saw_frame;
   (void)marker;
-  *segment = visitor.saw_segment;
-  return visitor.saw_frame;
+  return result;
 }
 
-// Finds the heap::base::Stack that cppgc scans for this isolate, and proves it.
+// Finds the heap::base::Stack that cppgc scans for this isolate.
 void* FindScanStack(v8::Isolate* isolate, std::string* reason) {
   // GetCppHeap() returns the public v8::CppHeap base of internal::CppHeap. The
   // Itanium C++ ABI stores, just before the address a vtable pointer points
@@ -319,19 +465,47 @@ void* FindScanStack(v8::Isolate* isolate, std::string* reason) {
     return nullptr;
   }
   void* stack = sym::table.cpp_heap_stack(cpp_heap);
-  // Proof: a scan through it sees our frame; a segment we add is scanned, and
-  // is gone once cleared.
-  uintptr_t* segment = new uintptr_t[4]{kSegmentMarker, kSegmentMarker, 0, 0};
-  bool seg_before = false, seg_added = false, seg_cleared = false;
-  bool frame = ScanSees(stack, &seg_before);
-  sym::table.add_stack_segment(stack, segment + 2, segment);
-  frame = ScanSees(stack, &seg_added) && frame;
-  sym::table.clear_stack_segments(stack);
-  ScanSees(stack, &seg_cleared);
-  delete[] segment;
-  if (frame && !seg_before && seg_added && !seg_cleared) return stack;
+  ScanResult r = Scan(stack);
+  if (r.frame && r.bounded && !r.segment) return stack;
   *reason = "cppgc's stack (heap::base::Stack) did not scan as expected";
   return nullptr;
+}
+
+// 11.3, 12.4: a registered segment is scanned, and is gone once cleared.
+bool ProveSegments(void* stack) {
+  uintptr_t* segment = new uintptr_t[4]{kSegmentMarker, kSegmentMarker, 0, 0};
+  sym::table.add_stack_segment(stack, segment + 2, segment);
+  const bool added = Scan(stack).segment;
+  sym::table.clear_stack_segments(stack);
+  const bool cleared = !Scan(stack).segment;
+  delete[] segment;
+  return added && cleared;
+}
+
+// 13.x+: the word of the Stack that holds V8's default scan callback.
+void** FindScanCallbackSlot(void* stack) {
+  constexpr size_t kWords = 32;
+  uintptr_t words[kWords];
+  if (!SafeRead(stack, words, sizeof(words))) return nullptr;
+  for (size_t i = 1; i < kWords; ++i) {
+    if (words[i] == reinterpret_cast<uintptr_t>(sym::table.default_scan_callback)) {
+      return reinterpret_cast<void**>(static_cast<char*>(stack) + i * sizeof(uintptr_t));
+    }
+  }
+  return nullptr;
+}
+
+// The scan callback runs on the thread whose isolate is collecting.
+thread_local V8State* scanning_state = nullptr;
+thread_local const uintptr_t* probe_segment = nullptr;  // set only while proving the callback
+
+using VisitPointerFn = void (*)(void* visitor, const void* address);
+
+void VisitRange(void* visitor, int slot, const void* low, const void* high) {
+  VisitPointerFn visit = reinterpret_cast<VisitPointerFn>((*static_cast<void***>(visitor))[slot]);
+  for (const uintptr_t* p = static_cast<const uintptr_t*>(low); p < static_cast<const uintptr_t*>(high); ++p) {
+    visit(visitor, reinterpret_cast<const void*>(*p));
+  }
 }
 
 void GcPrologue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) {
@@ -343,6 +517,21 @@ void GcEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) 
 }
 
 }  // namespace
+
+// Called by cppgc's conservative scan (13.x+), in place of V8's default.
+void V8State::ScanSuspendedStacks(void* visitor) {
+  V8State* self = scanning_state;
+  if (self == nullptr) return;
+  const int slot = self->visit_pointer_slot_;
+  if (probe_segment != nullptr) {
+    VisitRange(visitor, slot, probe_segment, probe_segment + 2);
+    return;
+  }
+  self->scheduler_->ForEachSuspended([&](Fiber* fiber) {
+    const void* top = fiber->is_root ? self->root_stack_start_ : fiber->stack.high;
+    VisitRange(visitor, slot, fiber->sp, top);
+  });
+}
 
 // ---------------------------------------------------------------------------
 
@@ -359,19 +548,57 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
     runtime.reason = "Node does not hold a v8::Locker on this thread";
     return runtime;
   }
-  static const char* missing = sym::Resolve();
-  if (missing != nullptr) {
+  const Profile& profile = ProfileFor(v8::V8::GetVersion());
+  static const bool resolved = (sym::Resolve(), true);
+  (void)resolved;
+  if (const char* missing = MissingSymbol(profile)) {
     runtime.reason = std::string("V8 internal not found in this Node binary (neither exported nor in its symbol table): ") + missing;
     return runtime;
   }
   thread_id_slot_ = FindThreadIdSlot(isolate, &runtime.reason);
   if (thread_id_slot_ == nullptr) return runtime;
+  stack_start_slot_ = FindStackStartSlot();
+  if (stack_start_slot_ == nullptr && profile.stack_start_cached) {
+    runtime.reason = "V8's thread_local stack start was not found in the TLS block";
+    return runtime;
+  }
   stack_guard_ = FindStackGuard(isolate, &runtime.reason);
   if (stack_guard_ == nullptr) return runtime;
+  if (profile.stack_size_per_isolate) {
+    reapply_stack_limit_ = true;
+    root_stack_limit_ = FindRootStackLimit(isolate, stack_guard_, &runtime.reason);
+    if (root_stack_limit_ == 0) return runtime;
+  }
   if (isolate->GetCppHeap() != nullptr) {
     scan_stack_ = FindScanStack(isolate, &runtime.reason);
     if (scan_stack_ == nullptr) return runtime;
     root_stack_start_ = *static_cast<const void* const*>(scan_stack_);
+    if (profile.suspended_scan == SuspendedScan::kSegments) {
+      use_segments_ = true;
+      if (!ProveSegments(scan_stack_)) {
+        runtime.reason = "heap::base::Stack::AddStackSegment() did not add a scanned segment";
+        return runtime;
+      }
+    } else {
+      scan_callback_slot_ = FindScanCallbackSlot(scan_stack_);
+      if (scan_callback_slot_ == nullptr) {
+        runtime.reason = "cppgc's stack has no scan callback holding V8's default";
+        return runtime;
+      }
+      visit_pointer_slot_ = profile.visit_pointer_slot;
+      scanning_state = this;
+      *scan_callback_slot_ = reinterpret_cast<void*>(&V8State::ScanSuspendedStacks);
+      uintptr_t segment[2] = {kSegmentMarker, kSegmentMarker};
+      probe_segment = segment;
+      const bool seen = Scan(scan_stack_).segment;
+      probe_segment = nullptr;
+      if (!seen) {
+        *scan_callback_slot_ = const_cast<void*>(sym::table.default_scan_callback);
+        scan_callback_slot_ = nullptr;
+        runtime.reason = "cppgc's scan did not call the replaced scan callback";
+        return runtime;
+      }
+    }
   }
 
   scheduler->root()->v8.thread_id = *thread_id_slot_;
@@ -391,6 +618,11 @@ void V8State::Shutdown() {
     isolate->RemoveGCPrologueCallback(&GcPrologue, this);
     isolate->RemoveGCEpilogueCallback(&GcEpilogue, this);
     callbacks_installed_ = false;
+  }
+  if (scan_callback_slot_ != nullptr) {
+    *scan_callback_slot_ = const_cast<void*>(sym::table.default_scan_callback);
+    scan_callback_slot_ = nullptr;
+    scanning_state = nullptr;
   }
   delete AsGlobal<v8::Context>(context_);
   delete AsGlobal<v8::Function>(entry_);
@@ -416,12 +648,21 @@ void V8State::ReRequestInterrupts() {
   }
 }
 
-void V8State::SetScanStart(const void* top) {
-  if (scan_stack_ != nullptr) *static_cast<const void**>(scan_stack_) = top;
+const void* V8State::StackTop(const Fiber* fiber) const {
+  return fiber->is_root ? root_stack_start_ : fiber->stack.high;
+}
+
+void V8State::HandTo(const Fiber* next) {
+  *thread_id_slot_ = next->v8.thread_id;
+  if (stack_start_slot_ != nullptr) *stack_start_slot_ = StackTop(next);
 }
 
 void V8State::AfterLock(Fiber* self) {
-  SetScanStart(self->is_root ? root_stack_start_ : self->stack.high);
+  if (scan_stack_ != nullptr) *static_cast<const void**>(scan_stack_) = StackTop(self);
+  if (reapply_stack_limit_) {
+    static_cast<v8::Isolate*>(isolate_)->SetStackLimit(
+        self->is_root ? root_stack_limit_ : reinterpret_cast<uintptr_t>(self->stack.low) + kStackReserve);
+  }
   if (carried_interrupts_ != 0) ReRequestInterrupts();
 }
 
@@ -430,7 +671,7 @@ void V8State::Suspend(Fiber* from, Fiber* to) {
   // belong to the thread, not to the fiber: they travel to the next one.
   carried_interrupts_ |= TakeInterrupts();
   new (UnlockerOf(from)) v8::Unlocker(static_cast<v8::Isolate*>(isolate_));
-  *thread_id_slot_ = to->v8.thread_id;
+  HandTo(to);
 }
 
 void V8State::Resume(Fiber* self) {
@@ -444,7 +685,7 @@ void V8State::Resume(Fiber* self) {
   }
 }
 
-void V8State::Handoff(Fiber* next) { *thread_id_slot_ = next->v8.thread_id; }
+void V8State::Handoff(Fiber* next) { HandTo(next); }
 
 void V8State::Run(Fiber* self) {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
@@ -452,7 +693,7 @@ void V8State::Run(Fiber* self) {
     v8::Locker locker(isolate);  // a new V8 thread: fresh state, a new thread id
     self->v8.thread_id = *thread_id_slot_;
     // Leave room under V8's limit for native frames, so deep recursion throws
-    // RangeError instead of reaching the guard page (test/fiber.test "deep recursion").
+    // RangeError instead of reaching the guard page (test/crash/overflow.js).
     isolate->SetStackLimit(reinterpret_cast<uintptr_t>(self->stack.low) + kStackReserve);
     AfterLock(self);
     {
@@ -476,18 +717,17 @@ void V8State::Run(Fiber* self) {
 }
 
 void V8State::BeforeGc(bool full) {
-  Fiber* current = scheduler_->current();
-  SetScanStart(current->is_root ? root_stack_start_ : current->stack.high);
-  if (!full || scan_stack_ == nullptr) return;
+  if (scan_stack_ == nullptr) return;
+  *static_cast<const void**>(scan_stack_) = StackTop(scheduler_->current());
+  if (!full || !use_segments_) return;
   sym::table.clear_stack_segments(scan_stack_);
   scheduler_->ForEachSuspended([&](Fiber* fiber) {
-    const void* start = fiber->is_root ? root_stack_start_ : fiber->stack.high;
-    sym::table.add_stack_segment(scan_stack_, start, fiber->sp);
+    sym::table.add_stack_segment(scan_stack_, StackTop(fiber), fiber->sp);
   });
 }
 
 void V8State::AfterGc(bool full) {
-  if (full && scan_stack_ != nullptr) sym::table.clear_stack_segments(scan_stack_);
+  if (full && use_segments_) sym::table.clear_stack_segments(scan_stack_);
 }
 
 }  // namespace stackful

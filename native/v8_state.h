@@ -64,10 +64,13 @@ class V8State {
   // every suspended one, and nothing else.
   void BeforeGc(bool full);
   void AfterGc(bool full);
+  // cppgc's scan callback (V8 13.x+): visits every suspended stack.
+  static void ScanSuspendedStacks(void* visitor);
 
  private:
   void AfterLock(Fiber* self);
-  void SetScanStart(const void* top);
+  void HandTo(const Fiber* next);
+  const void* StackTop(const Fiber* fiber) const;
   int TakeInterrupts();
   void ReRequestInterrupts();
 
@@ -77,8 +80,14 @@ class V8State {
   void* entry_ = nullptr;             // v8::Global<v8::Function>*
   void* pending_exception_ = nullptr; // v8::Global<v8::Value>*, rethrown on resume
   int32_t* thread_id_slot_ = nullptr; // V8's thread_local thread id, on this thread
+  const void** stack_start_slot_ = nullptr;  // V8's cached stack start (12.x+), on this thread
   void* stack_guard_ = nullptr;       // v8::internal::StackGuard*
   void* scan_stack_ = nullptr;        // heap::base::Stack* of cppgc's conservative scan
+  void** scan_callback_slot_ = nullptr;  // its scan callback, replaced by ours (13.x+)
+  int visit_pointer_slot_ = -1;
+  bool use_segments_ = false;         // suspended stacks as AddStackSegment() segments
+  bool reapply_stack_limit_ = false;  // SetStackLimit() on every resume (13.x+)
+  uintptr_t root_stack_limit_ = 0;
   const void* root_stack_start_ = nullptr;
   int carried_interrupts_ = 0;
   bool callbacks_installed_ = false;

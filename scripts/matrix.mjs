@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const MAJORS = [20, 22];
+export const MAJORS = [20, 22, 24, 26];
 const majors = process.argv.slice(2).map(Number);
 const lines = majors.length > 0 ? majors : MAJORS;
 

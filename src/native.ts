@@ -9,6 +9,8 @@ import { FiberError, UnsupportedRuntimeError } from './errors.js';
 export const SUPPORTED_V8: Readonly<Record<string, string>> = {
   '11.3': 'Node 20',
   '12.4': 'Node 22',
+  '13.6': 'Node 24',
+  '14.6': 'Node 26',
 };
 export const SUPPORTED_PLATFORMS: readonly string[] = ['linux-x64'];
 

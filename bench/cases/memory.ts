@@ -34,9 +34,9 @@ const parkedFiber = (): unknown => Fiber.yield();
 function* parkedGenerator(): Generator<undefined, void> {
   yield;
 }
-const never = new Promise<void>(() => {});
+const forever = new Promise<void>(() => {});
 async function parkedAsync(): Promise<void> {
-  await never;
+  await forever;
 }
 
 export const suspended: Record<string, Parker<unknown>> = {

@@ -8,13 +8,18 @@
  * Also here, beside it in the same process: create + finish, a coroutine
  * created, started and run to its end (it returns its argument plus one).
  *
+ * And the same round trip while many other coroutines of the same kind sit
+ * suspended (10,000; 2,000 with --quick), each kind in its own process:
+ * whatever the runtime does per suspended coroutine (on every GC, say) shows
+ * up here.
+ *
  * Every implementation returns the sum of the counters it got back. Python's
  * greenlet runs the same two workloads in its own process when installed
  * (bench/greenlet/ping_pong.py).
  */
 import { Fiber } from 'stackful';
 import { runGreenlet } from '../lib/greenlet.js';
-import type { Context, Workload } from '../lib/harness.js';
+import { formatCount, type Context, type Workload } from '../lib/harness.js';
 import type { CaseAbout, JobParams, Mode } from '../lib/types.js';
 
 export const about: CaseAbout = {
@@ -118,22 +123,50 @@ export const createFinish: Workload = {
   },
 };
 
+const forever = new Promise<void>(() => {});
+
+/** Starts one coroutine of each kind and leaves it suspended, as a bystander. */
+export const bystander: Record<string, () => unknown> = {
+  fiber() {
+    const f = new Fiber(() => Fiber.yield());
+    f.run();
+    return f;
+  },
+  generator() {
+    const g = (function* () {
+      yield;
+    })();
+    g.next();
+    return g;
+  },
+  async: () => (async () => void (await forever))(),
+};
+let holding: unknown;
+
 export const ROUND_TRIP = 'round trip (2 switches)';
 export const SWITCH = 'one switch (round trip ÷ 2)';
 export const CREATE_FINISH = 'create + finish';
 
-export function jobs(): JobParams[] {
-  return [{}, { impl: 'greenlet' }];
+export function jobs(mode: Mode): JobParams[] {
+  const others = counts(mode).others;
+  return [{}, { impl: 'greenlet' }, ...Object.keys(bystander).map((impl) => ({ impl, others }))];
 }
 
-function counts(mode: Mode): { roundTrips: number; creates: number } {
-  return mode === 'quick' ? { roundTrips: 20_000, creates: 10_000 } : { roundTrips: 100_000, creates: 50_000 };
+function counts(mode: Mode): { roundTrips: number; creates: number; others: number } {
+  return mode === 'quick' ? { roundTrips: 10_000, creates: 5_000, others: 2_000 } : { roundTrips: 50_000, creates: 20_000, others: 10_000 };
 }
 
 export async function measure(ctx: Context, params: JobParams): Promise<void> {
   const { roundTrips, creates } = counts(ctx.mode);
   if (params.impl === 'greenlet') {
     runGreenlet(ctx, { roundTrip: ROUND_TRIP, switch: SWITCH, createFinish: CREATE_FINISH }, roundTrips, creates);
+    return;
+  }
+  if (params.others !== undefined) {
+    const impl = String(params.impl);
+    const park = bystander[impl]!;
+    holding = Array.from({ length: Number(params.others) }, park);
+    await ctx.time(`round trip, ${formatCount(Number(params.others))} others suspended`, { [impl]: roundTrip[impl]! }, { ops: roundTrips });
     return;
   }
   const samples = await ctx.time(ROUND_TRIP, roundTrip, { ops: roundTrips });

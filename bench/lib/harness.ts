@@ -10,22 +10,27 @@ import type { Cell, Mode } from './types.js';
 export type Workload = Record<string, (ops: number) => number | Promise<number>>;
 
 export interface TimeOptions {
-  /** Operations per run; the same for every implementation. */
+  /** Operations per call of an implementation; the same for every implementation. */
   ops: number;
   unit?: 'ns' | 'µs';
   /** Runs kept (after warm-up); default 5 quick, 15 full. */
   runs?: number;
 }
 
-const gc: (options?: { type: 'minor' | 'major' }) => void = (() => {
-  const fn = (globalThis as { gc?: (options?: { type: 'minor' | 'major' }) => void }).gc;
+type GcFunction = (options?: { type: 'minor' | 'major' }) => void;
+
+/** V8's gc(), there with node --expose-gc: gc() is a full GC, gc({ type: 'minor' }) a scavenge. */
+export const gc: GcFunction = (() => {
+  const fn = (globalThis as { gc?: GcFunction }).gc;
   if (typeof fn !== 'function') throw new Error('the benchmark needs node --expose-gc (run it with `npm run bench`)');
   return fn;
 })();
 
-export { gc };
-
 const NS_PER: Record<'ns' | 'µs', number> = { ns: 1, µs: 1e3 };
+/** Warm-up time per implementation, at least (and at least 3 calls). */
+const WARM_UP_MS: Record<Mode, number> = { quick: 30, full: 300 };
+/** A timed run lasts at least this long: a fast implementation makes more calls per run. */
+const MIN_RUN_MS: Record<Mode, number> = { quick: 5, full: 40 };
 
 export class Context {
   readonly cells: Cell[] = [];
@@ -51,40 +56,52 @@ export class Context {
   }
 
   /**
-   * Times every implementation of `workload` on the same number of operations:
-   * warm-up runs first, then measured runs in rotating order (so no
-   * implementation always goes first after a GC), each preceded by a full GC.
-   * Every implementation must return the same checksum, or the case fails:
-   * that is the check that they all did the same work.
+   * Times every implementation of `workload` on the same number of operations
+   * per call. First each is warmed up (WARM_UP_MS, so the JIT has settled) and
+   * its calls are grouped into runs of at least MIN_RUN_MS, so that a fast
+   * implementation is not timed over a few microseconds. Then the runs: in
+   * rotating order, so no implementation always goes first, each after a full
+   * GC. Every call must return the same checksum, or the case fails: that is
+   * the check that the implementations all do the same work.
    */
   async time(row: string, workload: Workload, options: TimeOptions): Promise<Record<string, number[]>> {
     const { ops, unit = 'ns' } = options;
     const runs = options.runs ?? this.pick(5, 15);
-    const warmups = this.pick(1, 3);
     const names = Object.keys(workload);
-    let expected: { impl: string; sum: number } | undefined;
-    for (const name of names) {
-      for (let i = 0; i < warmups; i++) {
-        const sum = await workload[name]!(ops);
-        if (expected === undefined) expected = { impl: name, sum };
-        else if (sum !== expected.sum) {
-          throw new Error(`${row}: ${name} returned checksum ${sum} for ${ops} operations, ${expected.impl} returned ${expected.sum}: the implementations do not do the same work`);
-        }
+    let expected: number | undefined;
+    const call = async (name: string): Promise<void> => {
+      const result = workload[name]!(ops);
+      const sum = typeof result === 'number' ? result : await result;
+      expected ??= sum;
+      if (sum !== expected) {
+        throw new Error(`${row}: ${name} returned checksum ${sum} for ${ops} operations where ${names[0]} returned ${expected}: the implementations do not do the same work`);
       }
+    };
+    const calls: Record<string, number> = {};
+    for (const name of names) {
+      let spent = 0;
+      let last = 0;
+      for (let i = 0; i < 3 || spent < WARM_UP_MS[this.mode] * 1e6; i++) {
+        const start = process.hrtime.bigint();
+        await call(name);
+        last = Number(process.hrtime.bigint() - start);
+        spent += last;
+      }
+      calls[name] = Math.max(1, Math.ceil((MIN_RUN_MS[this.mode] * 1e6) / last));
     }
     const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < runs; r++) {
       for (let k = 0; k < names.length; k++) {
         const name = names[(r + k) % names.length]!;
+        const n = calls[name]!;
         gc();
         const start = process.hrtime.bigint();
-        const result = workload[name]!(ops);
-        if (typeof result !== 'number') await result;
+        for (let c = 0; c < n; c++) await call(name);
         const elapsed = Number(process.hrtime.bigint() - start);
-        samples[name]!.push(elapsed / ops / NS_PER[unit]);
+        samples[name]!.push(elapsed / (ops * n) / NS_PER[unit]);
       }
     }
-    for (const name of names) this.record({ row, unit, impl: name, samples: samples[name]!, ops });
+    for (const name of names) this.record({ row, unit, impl: name, samples: samples[name]!, ops: ops * calls[name]! });
     return samples;
   }
 }

@@ -92,7 +92,7 @@ export interface Machine {
   stackful: string;
   maxMapCount: string;
   commit: string;
-  /** The 1-minute load average when the run started: other work on the machine skews timings. */
+  /** The 1-minute load average when the run started and when it ended: other work on the machine skews timings. */
   load: string;
 }
 

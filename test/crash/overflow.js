@@ -21,16 +21,31 @@ try {
   results.reuse = err.code;
 }
 
-const json = new Fiber(() => {
+// JSON.stringify of a very deep object: RangeError where V8 recurses (Node
+// 20-24), a string where it does not (26). Inside a fiber it must do what it
+// does on the main stack.
+function deepJson() {
   let nested = {};
   for (let i = 0; i < 1e6; i++) nested = { nested };
-  return JSON.stringify(nested).length;
-});
-try {
-  json.run();
-  results.json = 'no error';
-} catch (err) {
-  results.json = err.constructor.name;
+  try {
+    return `length ${JSON.stringify(nested).length}`;
+  } catch (err) {
+    return err.constructor.name;
+  }
+}
+const onMainStack = deepJson();
+results.json = new Fiber(deepJson).run() === onMainStack ? 'same as main stack' : 'differs';
+// And uncaught, out of the fiber, where V8 recurses.
+if (onMainStack === 'RangeError') {
+  try {
+    new Fiber(() => {
+      let nested = {};
+      for (let i = 0; i < 1e6; i++) nested = { nested };
+      return JSON.stringify(nested);
+    }).run();
+  } catch (err) {
+    results.json += ` (${err.constructor.name})`;
+  }
 }
 
 // Overflow inside a small stack, caught inside the fiber.
