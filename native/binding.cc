@@ -31,11 +31,20 @@ Fiber* FiberOf(Instance* instance, const Napi::Value& value) {
   return instance->scheduler->Find(static_cast<Handle>(value.As<Napi::Number>().Int64Value()));
 }
 
-// create(stackSize: number): handle of a fiber that takes a stack when first switched to
+// create(stackSize: number, adoptContext: boolean): handle of a fiber that
+// takes a stack when first switched to
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Instance* instance = Get(info);
   size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
-  return Napi::Number::New(info.Env(), static_cast<double>(instance->scheduler->NewFiber(size)));
+  bool adopt = info[1].ToBoolean().Value();
+  return Napi::Number::New(info.Env(), static_cast<double>(instance->scheduler->NewFiber(size, adopt)));
+}
+
+// discard(handle): frees a fiber that never ran
+Napi::Value Discard(const Napi::CallbackInfo& info) {
+  Instance* instance = Get(info);
+  if (Fiber* fiber = FiberOf(instance, info[0])) instance->scheduler->Discard(fiber);
+  return info.Env().Undefined();
 }
 
 // switchTo(handle): undefined, once something switches back
@@ -115,6 +124,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     out.Set(name, Napi::Function::New(env, cb, name, instance));
   };
   fn("create", Create);
+  fn("discard", Discard);
   fn("switchTo", SwitchTo);
   fn("setNext", SetNext);
   fn("stats", Stats);

@@ -23,7 +23,7 @@ Scheduler::~Scheduler() {
   for (Fiber* fiber : spare_) delete fiber;
 }
 
-Handle Scheduler::NewFiber(size_t stack_size) {
+Handle Scheduler::NewFiber(size_t stack_size, bool adopt_context) {
   Fiber* fiber;
   if (!spare_.empty()) {
     fiber = spare_.back();
@@ -43,12 +43,14 @@ Handle Scheduler::NewFiber(size_t stack_size) {
   fiber->state = FiberState::kNew;
   fiber->stack_size = StackPool::RoundToPages(stack_size);
   fiber->resumer = nullptr;
+  if (adopt_context) v8_.Adopt(fiber);
   stats_.created++;
   return HandleOf(fiber);
 }
 
 // The slot is free again, under a new generation; the object is kept for reuse.
 void Scheduler::Release(Fiber* fiber) {
+  v8_.Forget(fiber);
   slots_[fiber->slot] = nullptr;
   free_slots_.push_back(fiber->slot);
   fiber->generation = fiber->generation == kMaxGeneration ? 0 : fiber->generation + 1;
@@ -92,6 +94,10 @@ Status Scheduler::Prepare(Fiber* target) {
   target->v8.thread_id = 0;
   Link(target);
   return Status::kOk;
+}
+
+void Scheduler::Discard(Fiber* fiber) {
+  if (fiber->state == FiberState::kNew) Release(fiber);
 }
 
 Status Scheduler::Switch(Fiber* target) {

@@ -59,7 +59,11 @@ class Scheduler {
   Fiber* current() const { return current_; }
 
   // A fiber that has not run yet; it takes a stack when first switched to.
-  Handle NewFiber(size_t stack_size);
+  // With `adopt_context` it will run in the running fiber's async context,
+  // else in an empty one.
+  Handle NewFiber(size_t stack_size, bool adopt_context);
+  // Frees a fiber that never ran (its JS object was collected, or it was killed).
+  void Discard(Fiber* fiber);
   // The fiber a handle names, or nullptr when it has finished (or never existed).
   Fiber* Find(Handle handle) const {
     const uint32_t slot = static_cast<uint32_t>(handle & 0xffffffffu);

@@ -235,6 +235,58 @@ v8::Global<T>* AsGlobal(void* p) {
   return static_cast<v8::Global<T>*>(p);
 }
 
+// Continuation-preserved embedder data: the async context that promise
+// reactions carry, and where AsyncLocalStorage keeps its stores on Node 24+
+// (22 with --experimental-async-context-frame). It belongs to the isolate, not
+// to V8's per-thread state, so stackful keeps one per fiber. V8 11.3 has none.
+#if V8_MAJOR_VERSION >= 14
+using AsyncContext = v8::Data;
+v8::Local<AsyncContext> GetAsyncContext(v8::Isolate* isolate) {
+  return isolate->GetContinuationPreservedEmbedderDataV2();
+}
+void SetAsyncContext(v8::Isolate* isolate, v8::Local<AsyncContext> data) {
+  isolate->SetContinuationPreservedEmbedderDataV2(data);
+}
+bool IsUnset(v8::Local<AsyncContext> data) {
+  return data.IsEmpty() || (data->IsValue() && data.As<v8::Value>()->IsUndefined());
+}
+#elif V8_MAJOR_VERSION >= 12
+using AsyncContext = v8::Value;
+v8::Local<AsyncContext> GetAsyncContext(v8::Isolate* isolate) {
+  return isolate->GetContinuationPreservedEmbedderData();
+}
+void SetAsyncContext(v8::Isolate* isolate, v8::Local<AsyncContext> data) {
+  isolate->SetContinuationPreservedEmbedderData(data);
+}
+bool IsUnset(v8::Local<AsyncContext> data) { return data.IsEmpty() || data->IsUndefined(); }
+#else
+#define STACKFUL_NO_ASYNC_CONTEXT 1
+#endif
+
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+v8::Global<AsyncContext>* AsyncContextOf(Fiber* fiber) {
+  static_assert(sizeof(v8::Global<AsyncContext>) == sizeof(fiber->v8.async_context),
+                "V8FiberState::async_context must hold exactly a v8::Global");
+  // An all-zero v8::Global is an empty one.
+  return reinterpret_cast<v8::Global<AsyncContext>*>(fiber->v8.async_context);
+}
+
+void SaveAsyncContext(v8::Isolate* isolate, Fiber* fiber) {
+  v8::Local<AsyncContext> data = GetAsyncContext(isolate);
+  if (IsUnset(data)) AsyncContextOf(fiber)->Reset();
+  else AsyncContextOf(fiber)->Reset(isolate, data);
+}
+
+void RestoreAsyncContext(v8::Isolate* isolate, Fiber* fiber) {
+  v8::Global<AsyncContext>* saved = AsyncContextOf(fiber);
+  if (saved->IsEmpty()) {
+    if (!IsUnset(GetAsyncContext(isolate))) SetAsyncContext(isolate, v8::Undefined(isolate));
+  } else {
+    SetAsyncContext(isolate, saved->Get(isolate));
+  }
+}
+#endif
+
 v8::Unlocker* UnlockerOf(Fiber* fiber) {
   static_assert(sizeof(v8::Unlocker) <= sizeof(fiber->v8.unlocker),
                 "V8FiberState::unlocker is too small for v8::Unlocker");
@@ -658,6 +710,9 @@ void V8State::HandTo(const Fiber* next) {
 }
 
 void V8State::AfterLock(Fiber* self) {
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  RestoreAsyncContext(static_cast<v8::Isolate*>(isolate_), self);
+#endif
   if (scan_stack_ != nullptr) *static_cast<const void**>(scan_stack_) = StackTop(self);
   if (reapply_stack_limit_) {
     static_cast<v8::Isolate*>(isolate_)->SetStackLimit(
@@ -670,6 +725,9 @@ void V8State::Suspend(Fiber* from, Fiber* to) {
   // Interrupts pending on this thread (a worker's terminate(), a GC request)
   // belong to the thread, not to the fiber: they travel to the next one.
   carried_interrupts_ |= TakeInterrupts();
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  SaveAsyncContext(static_cast<v8::Isolate*>(isolate_), from);
+#endif
   new (UnlockerOf(from)) v8::Unlocker(static_cast<v8::Isolate*>(isolate_));
   HandTo(to);
 }
@@ -687,6 +745,22 @@ void V8State::Resume(Fiber* self) {
 
 void V8State::Handoff(Fiber* next) { HandTo(next); }
 
+void V8State::Adopt(Fiber* fiber) {
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  SaveAsyncContext(static_cast<v8::Isolate*>(isolate_), fiber);
+#else
+  (void)fiber;
+#endif
+}
+
+void V8State::Forget(Fiber* fiber) {
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  AsyncContextOf(fiber)->Reset();
+#else
+  (void)fiber;
+#endif
+}
+
 void V8State::Run(Fiber* self) {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
   {
@@ -695,9 +769,9 @@ void V8State::Run(Fiber* self) {
     // Leave room under V8's limit for native frames, so deep recursion throws
     // RangeError instead of reaching the guard page (test/crash/overflow.js).
     isolate->SetStackLimit(reinterpret_cast<uintptr_t>(self->stack.low) + kStackReserve);
-    AfterLock(self);
     {
       v8::HandleScope handle_scope(isolate);
+      AfterLock(self);
       v8::Local<v8::Context> context = AsGlobal<v8::Context>(context_)->Get(isolate);
       v8::Context::Scope context_scope(context);
       v8::TryCatch try_catch(isolate);

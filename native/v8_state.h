@@ -25,6 +25,9 @@ struct V8FiberState {
   int32_t thread_id = 0;  // V8's id for this fiber; 0 until it first runs
   // A v8::Unlocker lives here while the fiber is suspended.
   alignas(void*) unsigned char unlocker[sizeof(void*)];
+  // The fiber's async context (V8's continuation-preserved embedder data,
+  // where AsyncLocalStorage lives on Node 24+): a v8::Global, empty when unset.
+  alignas(void*) unsigned char async_context[sizeof(void*)] = {};
 };
 
 // What V8 offers this thread, as found by Probe().
@@ -55,6 +58,10 @@ class V8State {
   void Run(Fiber* self);
   // On a finished fiber: hand V8 to `next`, which is about to run.
   void Handoff(Fiber* next);
+  // A fiber was created by the running one: it starts in the creator's async context.
+  void Adopt(Fiber* fiber);
+  // A fiber's V8 side is no longer needed (it finished, or the thread is going away).
+  void Forget(Fiber* fiber);
 
   // Called when the environment is going away, while V8 is still usable:
   // drops the handles and the GC hooks.

@@ -13,6 +13,7 @@
  * module-level transfer slot below, and the fiber that resumes takes them.
  */
 import { threadId } from 'node:worker_threads';
+import { applyView, captureView, contextInUse, type ContextView } from './context.js';
 import { FiberError, FiberExit, invalidArgType, outOfRange } from './errors.js';
 import { load, type Handle, type NativeStats } from './native.js';
 
@@ -67,6 +68,8 @@ export function setTraceCreation(enabled: boolean): void {
 
 let nextId = 1;
 let core: ReturnType<typeof load>;
+/** Frees the native side of fibers that were created in an async context and never ran. */
+const unstarted = new FinalizationRegistry<Handle>((handle) => core.discard(handle));
 /** Passed to the constructor, once per thread, to build the root fiber. */
 const ROOT = Symbol('stackful.root');
 
@@ -85,6 +88,8 @@ export class Fiber {
   /** Taken when the fiber first runs, so fibers that never run cost nothing natively. */
   #handle: Handle | undefined;
   #stackSize = 0;
+  /** Its AsyncLocalStorage stores while suspended (Node 20/22; see context.ts). */
+  #view: ContextView | undefined;
   #parent: Fiber | undefined;
   #state: FiberState = 'new';
   #site: { stack?: string } | undefined;
@@ -113,6 +118,12 @@ export class Fiber {
     this.#fn = fn;
     this.#parent = parent ?? Fiber.#current;
     this.#stackSize = stackSize;
+    if (contextInUse()) {
+      // Runs in its creator's async context: capture it now.
+      this.#handle = core.create(stackSize, true);
+      this.#view = captureView();
+      unstarted.register(this, this.#handle, this);
+    }
     if (traceCreation) {
       this.#site = {};
       Error.captureStackTrace(this.#site, Fiber);
@@ -200,6 +211,11 @@ export class Fiber {
     if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', 'cannot kill the root fiber');
     if (this === Fiber.#current) throw new FiberExit();
     if (this.#state === 'new') {
+      if (this.#handle !== undefined) {
+        unstarted.unregister(this);
+        core.discard(this.#handle);
+        this.#handle = undefined;
+      }
       this.#finish();
       return;
     }
@@ -257,10 +273,10 @@ export class Fiber {
 
   static #transfer(target: Fiber, value: unknown, args: unknown[] | undefined, throws: boolean, error: unknown): unknown {
     const from = Fiber.#current;
-    if (target.#state === 'new') {
-      target.#handle ??= core.create(target.#stackSize);
-      Fiber.#starting = target;
-      Fiber.#live.add(target);
+    if (target.#state === 'new') Fiber.#prepareStart(target);
+    if (contextInUse()) {
+      from.#view = captureView();
+      applyView(target.#view);
     }
     put(value, args, throws, error);
     from.#state = 'suspended';
@@ -277,6 +293,7 @@ export class Fiber {
         Fiber.#live.delete(target);
         target.#state = 'new';
         target.#handle = undefined; // a failed start frees the native fiber
+        target.#view = undefined;
       } else {
         target.#state = 'suspended';
       }
@@ -284,6 +301,17 @@ export class Fiber {
       throw err;
     }
     return take();
+  }
+
+  static #prepareStart(target: Fiber): void {
+    if (target.#handle === undefined) {
+      // Created before any AsyncLocalStorage was used: an empty context.
+      target.#handle = core.create(target.#stackSize, false);
+    } else {
+      unstarted.unregister(target);
+    }
+    Fiber.#starting = target;
+    Fiber.#live.add(target);
   }
 
   /** First JS frame of every fiber, called by the native entry on the new stack. */
@@ -306,11 +334,8 @@ export class Fiber {
     }
     self.#finish();
     const parent = self.#liveParent();
-    if (parent.#state === 'new') {
-      parent.#handle ??= core.create(parent.#stackSize);
-      Fiber.#starting = parent;
-      Fiber.#live.add(parent);
-    }
+    if (parent.#state === 'new') Fiber.#prepareStart(parent);
+    if (contextInUse()) applyView(parent.#view);
     put(result, [result], failed, failure);
     parent.#state = 'running';
     Fiber.#current = parent;

@@ -71,7 +71,8 @@ export interface NativeCore {
   defaultStackSize: number;
   minStackSize: number;
   maxStackSize: number;
-  create(stackSize: number): Handle;
+  create(stackSize: number, adoptContext: boolean): Handle;
+  discard(handle: Handle): void;
   switchTo(target: Handle): void;
   setNext(next: Handle): void;
   stats(): NativeStats;

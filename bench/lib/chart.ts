@@ -118,18 +118,19 @@ export function renderChart(r: Results, detailsFile: string): string {
   parts.push(`<text x="16" y="28" font-size="20" font-weight="bold">stackful: fibers vs generators vs async/await${r.mode === 'quick' ? ' (--quick: short counts)' : ''}</text>`);
   const m = r.machine;
   const lines = [
-    `${m.cpu}, ${m.cores} cores, ${m.memory} · ${m.os} (${m.kernel}) · Node ${m.node}, V8 ${m.v8} · stackful ${m.commit}`,
-    `${r.date} · bars: median of the runs; whiskers: 10th to 90th percentile · every number: bench/results/${detailsFile}`,
+    `${m.cpu}, ${m.cores} cores, ${m.memory} · ${m.os} (${m.kernel})`,
+    `Node ${m.node}, V8 ${m.v8} · stackful ${m.commit} · ${r.date} · load average ${m.load}`,
+    `bars: median of the runs; whiskers: 10th to 90th percentile · every number: bench/results/${detailsFile}`,
   ];
-  lines.forEach((line, k) => parts.push(`<text x="16" y="${48 + k * 16}" font-size="11" fill="#444">${esc(line)}</text>`));
+  lines.forEach((line, k) => parts.push(`<text x="16" y="${48 + k * 15}" font-size="11" fill="#444">${esc(line)}</text>`));
   let lx = 16;
   for (const impl of impls) {
     const style = implStyle(impl);
-    parts.push(`<rect x="${lx}" y="78" width="14" height="14" fill="${style.color}"/>`);
-    parts.push(`<text x="${lx + 20}" y="90" font-size="13">${esc(style.label)}</text>`);
+    parts.push(`<rect x="${lx}" y="92" width="14" height="14" fill="${style.color}"/>`);
+    parts.push(`<text x="${lx + 20}" y="104" font-size="13">${esc(style.label)}</text>`);
     lx += 20 + style.label.length * 7.5 + 22;
   }
-  let y = 110;
+  let y = 126;
   for (const c of r.cases) {
     const p = panel(c, y);
     if (p.height === 0) continue;
