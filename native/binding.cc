@@ -1,6 +1,9 @@
-// Thin Node-API layer: validate cheaply, call the core, map Status codes to the
-// JS error classes that src/ hands over at init. All argument checking with
-// precise messages happens in TypeScript first (src/fiber.ts).
+// Thin Node-API layer: module init, per-environment state and lifetime, and the
+// calls that are not on the switch path. The calls made on every switch
+// (create, switchTo, setNext) are plain V8 functions defined by
+// V8State::DefineHotCalls(), which map Status codes to the JS error class that
+// src/ hands over at init. All argument checking with precise messages
+// happens in TypeScript first (src/fiber.ts).
 #include <node.h>  // before napi.h: node_version.h defines NAPI_VERSION
 #include <napi.h>
 
@@ -11,19 +14,10 @@ namespace {
 
 struct Instance {
   Scheduler* scheduler = nullptr;
-  Napi::FunctionReference make_error;  // (code, message) => Error, from src/errors.ts
 };
 
 Instance* Get(const Napi::CallbackInfo& info) {
   return static_cast<Instance*>(info.Data());
-}
-
-Napi::Value Throw(Napi::Env env, Instance* instance, Status status) {
-  StatusInfo d = Describe(status);
-  Napi::Value error = instance->make_error.Call(
-      {Napi::String::New(env, d.code), Napi::String::New(env, d.message)});
-  if (!env.IsExceptionPending()) Napi::Error(env, error).ThrowAsJavaScriptException();
-  return env.Undefined();
 }
 
 Fiber* FiberOf(Instance* instance, const Napi::Value& value) {
@@ -31,39 +25,10 @@ Fiber* FiberOf(Instance* instance, const Napi::Value& value) {
   return instance->scheduler->Find(static_cast<Handle>(value.As<Napi::Number>().Int64Value()));
 }
 
-// create(stackSize: number, adoptContext: boolean): handle of a fiber that
-// takes a stack when first switched to
-Napi::Value Create(const Napi::CallbackInfo& info) {
-  Instance* instance = Get(info);
-  size_t size = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
-  bool adopt = info[1].ToBoolean().Value();
-  return Napi::Number::New(info.Env(), static_cast<double>(instance->scheduler->NewFiber(size, adopt)));
-}
-
 // discard(handle): frees a fiber that never ran
 Napi::Value Discard(const Napi::CallbackInfo& info) {
   Instance* instance = Get(info);
   if (Fiber* fiber = FiberOf(instance, info[0])) instance->scheduler->Discard(fiber);
-  return info.Env().Undefined();
-}
-
-// switchTo(handle): undefined, once something switches back
-Napi::Value SwitchTo(const Napi::CallbackInfo& info) {
-  Instance* instance = Get(info);
-  Fiber* target = FiberOf(instance, info[0]);
-  if (target == nullptr) return Throw(info.Env(), instance, Status::kFiberDead);
-  Status status = instance->scheduler->Switch(target);
-  if (status != Status::kOk) return Throw(info.Env(), instance, status);
-  return info.Env().Undefined();
-}
-
-// setNext(handle): where the running fiber goes when its body returns
-Napi::Value SetNext(const Napi::CallbackInfo& info) {
-  Instance* instance = Get(info);
-  Fiber* next = FiberOf(instance, info[0]);
-  if (next == nullptr) return Throw(info.Env(), instance, Status::kFiberDead);
-  Status status = instance->scheduler->SetNext(next);
-  if (status != Status::kOk) return Throw(info.Env(), instance, status);
   return info.Env().Undefined();
 }
 
@@ -108,7 +73,6 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     delete instance;
     return out;
   }
-  instance->make_error = Napi::Persistent(info[1].As<Napi::Function>());
   env.SetInstanceData<Instance>(instance);  // deleted with the environment
   napi_add_env_cleanup_hook(env, &OnEnvironmentExit, instance->scheduler);
 
@@ -123,10 +87,8 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) {
     out.Set(name, Napi::Function::New(env, cb, name, instance));
   };
-  fn("create", Create);
   fn("discard", Discard);
-  fn("switchTo", SwitchTo);
-  fn("setNext", SetNext);
+  instance->scheduler->v8().DefineHotCalls(out, info[1]);
   fn("stats", Stats);
   out.Set("root", Napi::Number::New(env, static_cast<double>(Scheduler::HandleOf(instance->scheduler->root()))));
   out.Set("defaultStackSize", Napi::Number::New(env, kDefaultStackSize));

@@ -392,7 +392,9 @@ const void** FindStackStartSlot() {
 
 void NoopInterrupt(v8::Isolate*, void*) {}
 
-void* FindStackGuard(v8::Isolate* isolate, std::string* reason) {
+// Also finds a word of the StackGuard that is zero exactly while no interrupt
+// waits (the interrupt flags): it lets a switch skip the StackGuard's lock.
+void* FindStackGuard(v8::Isolate* isolate, int** pending, std::string* reason) {
   // StackGuard starts with a back pointer to its isolate and lives near the
   // start of the isolate (in IsolateData, so generated code can reach it).
   constexpr size_t kWindow = 4096;
@@ -406,13 +408,33 @@ void* FindStackGuard(v8::Isolate* isolate, std::string* reason) {
     if (words[i] != self) continue;
     void* candidate = reinterpret_cast<char*>(isolate) + i * sizeof(uintptr_t);
     // Proof: an interrupt requested through the public API shows up in it.
-    isolate->RequestInterrupt(&NoopInterrupt, nullptr);
+    constexpr size_t kGuardWords = 16;
+    uint32_t idle[kGuardWords * 2], waiting[kGuardWords * 2], cleared[kGuardWords * 2];
     int flags = 0;
     for (int f; (f = sym::table.fetch_and_clear_interrupts(candidate, kAnyEffect)) != 0;) flags |= f;
+    const bool read_idle = SafeRead(candidate, idle, sizeof(idle));
+    isolate->RequestInterrupt(&NoopInterrupt, nullptr);
+    const bool read_waiting = SafeRead(candidate, waiting, sizeof(waiting));
+    int taken = 0;
+    for (int f; (f = sym::table.fetch_and_clear_interrupts(candidate, kAnyEffect)) != 0;) taken |= f;
+    const bool read_cleared = SafeRead(candidate, cleared, sizeof(cleared));
+    flags |= taken;
     for (int bit = 1; bit != 0 && bit <= flags; bit <<= 1) {
       if (flags & bit) sym::table.request_interrupt(candidate, bit);
     }
-    if (flags != 0) return candidate;
+    if (taken == 0) break;
+    // The pending word: zero with nothing pending, exactly the taken flags
+    // with one interrupt pending, zero again once taken.
+    *pending = nullptr;
+    if (read_idle && read_waiting && read_cleared) {
+      for (size_t w = 2; w < kGuardWords * 2; ++w) {
+        if (idle[w] == 0 && waiting[w] == static_cast<uint32_t>(taken) && cleared[w] == 0) {
+          *pending = reinterpret_cast<int*>(static_cast<char*>(candidate) + w * sizeof(uint32_t));
+          break;
+        }
+      }
+    }
+    return candidate;
     *reason = "the isolate's StackGuard did not show a requested interrupt";
     return nullptr;
   }
@@ -614,7 +636,7 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
     runtime.reason = "V8's thread_local stack start was not found in the TLS block";
     return runtime;
   }
-  stack_guard_ = FindStackGuard(isolate, &runtime.reason);
+  stack_guard_ = FindStackGuard(isolate, &interrupt_pending_, &runtime.reason);
   if (stack_guard_ == nullptr) return runtime;
   if (profile.stack_size_per_isolate) {
     reapply_stack_limit_ = true;
@@ -664,6 +686,75 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
   return runtime;
 }
 
+namespace {
+
+Scheduler* SchedulerOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  return static_cast<Scheduler*>(info.Data().As<v8::External>()->Value());
+}
+
+Fiber* FiberOf(Scheduler* scheduler, v8::Local<v8::Value> value) {
+  if (!value->IsNumber()) return nullptr;
+  return scheduler->Find(static_cast<Handle>(value.As<v8::Number>()->Value()));
+}
+
+void ThrowStatus(const v8::FunctionCallbackInfo<v8::Value>& info, V8State* state, Status status,
+                 void* make_error) {
+  (void)state;
+  v8::Isolate* isolate = info.GetIsolate();
+  StatusInfo d = Describe(status);
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  v8::Local<v8::Value> args[] = {v8::String::NewFromUtf8(isolate, d.code).ToLocalChecked(),
+                                 v8::String::NewFromUtf8(isolate, d.message).ToLocalChecked()};
+  v8::Local<v8::Value> error;
+  if (AsGlobal<v8::Function>(make_error)->Get(isolate)->Call(context, v8::Undefined(isolate), 2, args).ToLocal(&error)) {
+    isolate->ThrowException(error);
+  }
+}
+
+}  // namespace
+
+// create(stackSize, adoptContext): handle
+void V8State::HotCreate(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  Scheduler* scheduler = SchedulerOf(info);
+  const size_t size = static_cast<size_t>(info[0].As<v8::Number>()->Value());
+  const bool adopt = info[1]->BooleanValue(info.GetIsolate());
+  info.GetReturnValue().Set(static_cast<double>(scheduler->NewFiber(size, adopt)));
+}
+
+// switchTo(handle): returns once something switches back
+void V8State::HotSwitchTo(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  Scheduler* scheduler = SchedulerOf(info);
+  Fiber* target = FiberOf(scheduler, info[0]);
+  Status status = target != nullptr ? scheduler->Switch(target) : Status::kFiberDead;
+  if (status != Status::kOk) ThrowStatus(info, &scheduler->v8(), status, scheduler->v8().make_error_);
+}
+
+// setNext(handle): where the running fiber goes when its body returns
+void V8State::HotSetNext(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  Scheduler* scheduler = SchedulerOf(info);
+  Fiber* next = FiberOf(scheduler, info[0]);
+  Status status = next != nullptr ? scheduler->SetNext(next) : Status::kFiberDead;
+  if (status != Status::kOk) ThrowStatus(info, &scheduler->v8(), status, scheduler->v8().make_error_);
+}
+
+void V8State::DefineHotCalls(napi_value target, napi_value make_error) {
+  v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  make_error_ = new v8::Global<v8::Function>(isolate, FromNapi(make_error).As<v8::Function>());
+  v8::Local<v8::Object> object = FromNapi(target).As<v8::Object>();
+  v8::Local<v8::External> data = v8::External::New(isolate, scheduler_);
+  struct {
+    const char* name;
+    v8::FunctionCallback callback;
+  } calls[] = {{"create", &V8State::HotCreate}, {"switchTo", &V8State::HotSwitchTo}, {"setNext", &V8State::HotSetNext}};
+  for (const auto& call : calls) {
+    v8::Local<v8::String> name = v8::String::NewFromUtf8(isolate, call.name).ToLocalChecked();
+    v8::Local<v8::Function> fn = v8::Function::New(context, call.callback, data, 0, v8::ConstructorBehavior::kThrow).ToLocalChecked();
+    fn->SetName(name);
+    object->Set(context, name, fn).Check();
+  }
+}
+
 void V8State::Shutdown() {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
   if (callbacks_installed_) {
@@ -679,13 +770,16 @@ void V8State::Shutdown() {
   delete AsGlobal<v8::Context>(context_);
   delete AsGlobal<v8::Function>(entry_);
   delete AsGlobal<v8::Value>(pending_exception_);
-  context_ = entry_ = pending_exception_ = nullptr;
+  delete AsGlobal<v8::Function>(make_error_);
+  context_ = entry_ = pending_exception_ = make_error_ = nullptr;
 }
 
 // Runs after the isolate is gone (see binding.cc): nothing here may touch V8.
 V8State::~V8State() = default;
 
 int V8State::TakeInterrupts() {
+  // Nothing pending (the usual case): skip the StackGuard's lock.
+  if (interrupt_pending_ != nullptr && __atomic_load_n(interrupt_pending_, __ATOMIC_ACQUIRE) == 0) return 0;
   int flags = 0;
   // TerminateExecution is handed out alone first: loop until all are taken.
   for (int f; (f = sym::table.fetch_and_clear_interrupts(stack_guard_, kAnyEffect)) != 0;) flags |= f;

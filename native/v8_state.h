@@ -12,6 +12,12 @@
 #include <cstdint>
 #include <string>
 
+namespace v8 {
+class Value;
+template <typename T>
+class FunctionCallbackInfo;
+}  // namespace v8
+
 typedef struct napi_env__* napi_env;
 typedef struct napi_value__* napi_value;
 
@@ -63,6 +69,11 @@ class V8State {
   // A fiber's V8 side is no longer needed (it finished, or the thread is going away).
   void Forget(Fiber* fiber);
 
+  // Defines the calls made on every switch (create, switchTo, setNext) on the
+  // object `target` as plain V8 functions: Node-API's per-call bookkeeping
+  // was a large share of a switch. Failures throw makeError(code, message).
+  void DefineHotCalls(napi_value target, napi_value make_error);
+
   // Called when the environment is going away, while V8 is still usable:
   // drops the handles and the GC hooks.
   void Shutdown();
@@ -75,6 +86,9 @@ class V8State {
   static void ScanSuspendedStacks(void* visitor);
 
  private:
+  static void HotCreate(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void HotSwitchTo(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void HotSetNext(const v8::FunctionCallbackInfo<v8::Value>& info);
   void AfterLock(Fiber* self);
   void HandTo(const Fiber* next);
   const void* StackTop(const Fiber* fiber) const;
@@ -86,6 +100,8 @@ class V8State {
   void* context_ = nullptr;           // v8::Global<v8::Context>*
   void* entry_ = nullptr;             // v8::Global<v8::Function>*
   void* pending_exception_ = nullptr; // v8::Global<v8::Value>*, rethrown on resume
+  void* make_error_ = nullptr;        // v8::Global<v8::Function>*, from src/errors.ts
+  int* interrupt_pending_ = nullptr;  // a StackGuard word that is non-zero while an interrupt waits
   int32_t* thread_id_slot_ = nullptr; // V8's thread_local thread id, on this thread
   const void** stack_start_slot_ = nullptr;  // V8's cached stack start (12.x+), on this thread
   void* stack_guard_ = nullptr;       // v8::internal::StackGuard*

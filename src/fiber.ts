@@ -183,14 +183,14 @@ export class Fiber {
    */
   switch(...args: unknown[]): unknown {
     this.#checkTarget('switch to');
-    return Fiber.#transfer(this, args[0], args, false, undefined);
+    return Fiber.#transfer(this, args[0], this.#state === 'new' ? args : undefined, false, undefined);
   }
 
   /** node-fibers' run: resumes this fiber as a child of the caller; returns what it yields or returns. */
   run(value?: unknown): unknown {
     this.#checkTarget('run');
     this.#adopt('run');
-    return Fiber.#transfer(this, value, [value], false, undefined);
+    return Fiber.#transfer(this, value, this.#state === 'new' ? [value] : undefined, false, undefined);
   }
 
   /** Raises `err` (default: a FiberExit) at this fiber's suspension point. */
