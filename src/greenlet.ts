@@ -1,0 +1,290 @@
+/**
+ * Greenlet: a fiber scheduled by the hub (gevent's Greenlet).
+ *
+ * `spawn(fn, ...args)` creates one and starts it on the next loop turn. It is
+ * a thenable, so async code can `await` it; fibers `join()` or `get()` it.
+ */
+import { Fiber, listFibers } from './fiber.js';
+import { FiberError, FiberExit, invalidArgType } from './errors.js';
+import { callSoon, currentFiberFor, throwInto, Waiter } from './hub.js';
+import { Timeout } from './timeout.js';
+
+export type GreenletState = 'pending' | 'running' | 'succeeded' | 'failed';
+
+let nextGreenletId = 1;
+
+export class Greenlet<T = unknown> implements PromiseLike<T> {
+  readonly id = nextGreenletId++;
+  readonly name: string;
+  readonly fiber: Fiber;
+  #fn: ((...args: any[]) => T) | undefined;
+  #args: unknown[];
+  #started = false;
+  #dead = false;
+  #value: T | undefined;
+  #exception: unknown;
+  #failed = false;
+  #observed = false; // someone asked for the outcome: failures are not "unhandled"
+  #links: Array<(g: Greenlet<T>) => void> = [];
+  #joiners: Array<Waiter<void>> = [];
+  /** Where spawn() was called, for the "blocked forever" report. */
+  readonly spawnedAt: string | undefined;
+
+  constructor(fn: (...args: any[]) => T, args: unknown[] = [], options: { name?: string } = {}) {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'a function', fn);
+    this.#fn = fn;
+    this.#args = args;
+    this.name = options.name ?? fn.name ?? '';
+    this.fiber = new Fiber(() => this.#run(), { name: this.name || `greenlet #${this.id}`, parent: Fiber.root });
+    const site: { stack?: string } = {};
+    Error.captureStackTrace(site, Greenlet.spawn);
+    this.spawnedAt = site.stack?.split('\n').slice(1, 4).join('\n');
+  }
+
+  /** Creates a greenlet and starts it on the next loop turn. */
+  static spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Greenlet<R> {
+    const g = new Greenlet<R>(fn, args);
+    g.start();
+    return g;
+  }
+
+  /** Schedules the greenlet to start on the next loop turn. */
+  start(): void {
+    if (this.#started || this.#dead) return;
+    this.#started = true;
+    callSoon(() => {
+      if (!this.#dead && this.fiber.state === 'new') this.fiber.switch();
+    });
+  }
+
+  /** Starts the greenlet after `ms` milliseconds. */
+  startLater(ms: number): void {
+    if (this.#started || this.#dead) return;
+    this.#started = true;
+    const timer = setTimeout(() => {
+      if (!this.#dead && this.fiber.state === 'new') this.fiber.switch();
+    }, ms);
+    timer.unref?.();
+    this.#links.push(() => clearTimeout(timer));
+    timer.ref?.();
+  }
+
+  get started(): boolean {
+    return this.#started;
+  }
+
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  /** Finished, either way. */
+  ready(): boolean {
+    return this.#dead;
+  }
+
+  /** Finished without an exception (a kill() counts as success). */
+  successful(): boolean {
+    return this.#dead && !this.#failed;
+  }
+
+  get value(): T | undefined {
+    return this.#value;
+  }
+
+  get exception(): unknown {
+    this.#observed = true;
+    return this.#exception;
+  }
+
+  /** Calls `callback(greenlet)` on the hub when it finishes (at once if it has). */
+  link(callback: (g: Greenlet<T>) => void): void {
+    if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
+    this.#observed = true;
+    if (this.#dead) callSoon(() => callback(this));
+    else this.#links.push(callback);
+  }
+
+  unlink(callback: (g: Greenlet<T>) => void): void {
+    const i = this.#links.indexOf(callback);
+    if (i >= 0) this.#links.splice(i, 1);
+  }
+
+  /** Waits until it finishes, at most `timeoutMs`; returns whether it finished. */
+  join(timeoutMs?: number): boolean {
+    this.#observed = true;
+    if (this.#dead) return true;
+    currentFiberFor('join a greenlet');
+    const waiter = new Waiter<void>();
+    this.#joiners.push(waiter);
+    try {
+      if (timeoutMs === undefined) waiter.wait(`join(${this})`);
+      else Timeout.run(timeoutMs, () => waiter.wait(`join(${this})`), null);
+    } finally {
+      const i = this.#joiners.indexOf(waiter);
+      if (i >= 0) this.#joiners.splice(i, 1);
+    }
+    return this.#dead;
+  }
+
+  /** Its value once it finishes, or its exception thrown; a Timeout error past `timeout` ms. */
+  get(options: { timeout?: number; block?: boolean } = {}): T {
+    this.#observed = true;
+    if (!this.#dead) {
+      if (options.block === false) throw new FiberError('ERR_GREENLET_NOT_READY', `${this} has not finished`);
+      const finished = this.join(options.timeout);
+      if (!finished) throw Timeout.error(options.timeout!);
+    }
+    if (this.#failed) throw this.#exception;
+    return this.#value as T;
+  }
+
+  /**
+   * Raises `error` (default FiberExit) in the greenlet. With `block` (the
+   * default) waits until it has finished, at most `timeout` ms.
+   */
+  kill(error: unknown = new FiberExit(), options: { block?: boolean; timeout?: number } = {}): void {
+    this.#observed = true;
+    if (this.#dead) return;
+    if (this.fiber.state === 'new') {
+      // Never ran: it never will.
+      this.#finish(false, error instanceof FiberExit ? (error.value as T) : undefined, undefined);
+      return;
+    }
+    throwInto(this.fiber, error);
+    if (options.block !== false && Fiber.current !== Fiber.root) this.join(options.timeout);
+  }
+
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.#observed = true;
+    return new Promise<T>((resolve, reject) => {
+      const settle = (): void => (this.#failed ? reject(this.#exception) : resolve(this.#value as T));
+      if (this.#dead) settle();
+      else this.#links.push(settle);
+    }).then(onFulfilled, onRejected);
+  }
+
+  toString(): string {
+    return `Greenlet #${this.id}${this.name ? ` (${JSON.stringify(this.name)})` : ''}`;
+  }
+
+  #run(): void {
+    const fn = this.#fn!;
+    const args = this.#args;
+    this.#fn = undefined;
+    this.#args = [];
+    try {
+      this.#finish(false, fn(...args), undefined);
+    } catch (err) {
+      if (err instanceof FiberExit) this.#finish(false, err.value as T, undefined);
+      else this.#finish(true, undefined, err);
+    }
+  }
+
+  #finish(failed: boolean, value: T | undefined, error: unknown): void {
+    this.#dead = true;
+    this.#started = true;
+    this.#failed = failed;
+    this.#value = value;
+    this.#exception = error;
+    for (const waiter of this.#joiners) waiter.wake();
+    this.#joiners = [];
+    const links = this.#links;
+    this.#links = [];
+    for (const link of links) callSoon(() => link(this));
+    if (failed) {
+      // Reported like an unhandled rejection unless someone looks at the outcome.
+      callSoon(() => {
+        if (!this.#observed) reportUnhandled(this as Greenlet<unknown>, error);
+      });
+    }
+  }
+}
+
+function reportUnhandled(g: Greenlet<any>, error: unknown): void {
+  if (process.listenerCount('greenletError') > 0) {
+    process.emit('greenletError' as never, error as never, g as never);
+    return;
+  }
+  const detail = error instanceof Error ? error.stack : String(error);
+  process.stderr.write(`${g} failed and nobody joined it:\n${detail}\n`);
+}
+
+/** gevent's spawn(): a greenlet that starts on the next loop turn. */
+export function spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Greenlet<R> {
+  return Greenlet.spawn(fn, ...args);
+}
+
+/** A greenlet that starts after `ms` milliseconds. */
+export function spawnLater<A extends unknown[], R>(ms: number, fn: (...args: A) => R, ...args: A): Greenlet<R> {
+  const g = new Greenlet<R>(fn, args);
+  g.startLater(ms);
+  return g;
+}
+
+/**
+ * Waits for all greenlets (at most `timeout` ms); returns those that finished.
+ * With `raiseError`, throws the first exception as soon as one fails.
+ */
+export function joinAll(greenlets: Iterable<Greenlet<unknown>>, options: { timeout?: number; raiseError?: boolean } = {}): Array<Greenlet<unknown>> {
+  const list = [...greenlets];
+  const done: Array<Greenlet<unknown>> = [];
+  for (const g of iwait(list, options.timeout)) {
+    done.push(g);
+    if (options.raiseError && !g.successful()) throw g.exception;
+  }
+  return done;
+}
+
+/** Kills every greenlet; with `block` (default), waits for all of them. */
+export function killAll(greenlets: Iterable<Greenlet<unknown>>, error: unknown = new FiberExit(), options: { block?: boolean; timeout?: number } = {}): void {
+  const list = [...greenlets];
+  for (const g of list) g.kill(error, { block: false });
+  if (options.block !== false && Fiber.current !== Fiber.root) joinAll(list, { timeout: options.timeout });
+}
+
+/** Yields the greenlets as they finish (at most `timeout` ms in all). */
+export function* iwait<T>(greenlets: Iterable<Greenlet<T>>, timeout?: number): Generator<Greenlet<T>> {
+  const pending = new Set(greenlets);
+  const finished: Array<Greenlet<T>> = [];
+  let waiter: Waiter<void> | undefined;
+  const onDone = (g: Greenlet<T>): void => {
+    finished.push(g);
+    waiter?.wake();
+  };
+  for (const g of pending) g.link(onDone);
+  const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
+  try {
+    while (pending.size > 0) {
+      if (finished.length === 0) {
+        const left = deadline - Date.now();
+        if (left <= 0) return;
+        waiter = new Waiter<void>();
+        const ok = Timeout.run(left === Infinity ? undefined : left, () => {
+          waiter!.wait('iwait');
+          return true;
+        }, false);
+        waiter = undefined;
+        if (!ok) return;
+        continue;
+      }
+      const g = finished.shift()!;
+      pending.delete(g);
+      yield g;
+    }
+  } finally {
+    for (const g of pending) g.unlink(onDone);
+  }
+}
+
+/**
+ * Runs `fn(...args)` in a new fiber and returns a promise of its result: the
+ * bridge from async code into fibers.
+ */
+export function runInFiber<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Promise<R> {
+  return Promise.resolve(spawn(fn, ...args));
+}
+
+void listFibers;

@@ -1,0 +1,190 @@
+/**
+ * The hub: gevent's scheduling model on Node's event loop.
+ *
+ * The root fiber (the thread's own stack) runs Node's event loop and is the
+ * hub. A fiber that waits (a timer, a promise, a lock, a queue) parks: it
+ * registers how it is to be woken and switches to the hub. The callback that
+ * completes the wait resumes it, from the hub. Fibers woken "now" (sleep(0),
+ * a lock released, an event set) go through the ready queue, drained once per
+ * loop turn in FIFO order, so every ready fiber runs once before any runs twice.
+ */
+import { Fiber } from './fiber.js';
+import { FiberError } from './errors.js';
+
+// --- the ready queue -------------------------------------------------------
+
+let ready: Array<() => void> = [];
+let drainScheduled = false;
+
+/** Runs `callback` on the hub as soon as possible, after the callbacks already queued. */
+export function callSoon(callback: () => void): void {
+  ready.push(callback);
+  if (!drainScheduled) {
+    drainScheduled = true;
+    setImmediate(drain);
+  }
+}
+
+function drain(): void {
+  drainScheduled = false;
+  // Only what was ready when this turn began: a fiber that makes itself ready
+  // again (sleep(0)) runs on the next turn, after I/O callbacks had theirs.
+  const batch = ready;
+  ready = [];
+  for (let i = 0; i < batch.length; i++) {
+    try {
+      batch[i]!();
+    } catch (err) {
+      // A hub callback must not take the others down; surface it like Node would.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+// --- parking ---------------------------------------------------------------
+
+/** Blocking on the root fiber would block the event loop itself: refuse clearly. */
+export function currentFiberFor(operation: string): Fiber {
+  const current = Fiber.current;
+  if (current === Fiber.root) {
+    throw new FiberError(
+      'ERR_BLOCKING_ON_ROOT',
+      `cannot ${operation} on the root fiber: it runs the event loop and must never block; run this code in a fiber (spawn() or runInFiber())`,
+    );
+  }
+  return current;
+}
+
+interface Parked {
+  fiber: Fiber;
+  /** What it waits on, for the "blocked forever" report. */
+  what: string;
+}
+
+/** Every parked fiber, with what it waits on. */
+const parked = new Map<Fiber, Parked>();
+
+/**
+ * A one-shot rendezvous between one parked fiber and whoever wakes it
+ * (gevent's Waiter). `wait()` parks the calling fiber until `wake(value)` or
+ * `fail(err)`; waking before the wait makes the wait return at once. Waking
+ * from a fiber or from the hub is safe: the resume always happens on the hub.
+ */
+export class Waiter<T = unknown> {
+  #fiber: Fiber | undefined;
+  #settled = false;
+  #failed = false;
+  #value: T | undefined;
+  #error: unknown;
+
+  get waiting(): boolean {
+    return this.#fiber !== undefined;
+  }
+
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  wait(what = 'Waiter.wait'): T {
+    if (!this.#settled) {
+      const fiber = currentFiberFor(`wait (${what})`);
+      this.#fiber = fiber;
+      parked.set(fiber, { fiber, what });
+      try {
+        // Whatever the hub passes back is ignored: the outcome is in this waiter.
+        // An exception thrown into the fiber (kill(), a Timeout) unwinds from here.
+        while (!this.#settled) Fiber.root.switch();
+      } finally {
+        parked.delete(fiber);
+        this.#fiber = undefined;
+      }
+    }
+    if (this.#failed) throw this.#error;
+    return this.#value as T;
+  }
+
+  wake(value: T): void {
+    this.#settle(false, value, undefined);
+  }
+
+  fail(error: unknown): void {
+    this.#settle(true, undefined, error);
+  }
+
+  #settle(failed: boolean, value: T | undefined, error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#failed = failed;
+    this.#value = value;
+    this.#error = error;
+    const fiber = this.#fiber;
+    if (fiber !== undefined) resumeSoon(fiber);
+  }
+}
+
+/** Resumes a parked fiber from the hub (now if we are on the hub, else via the ready queue). */
+function resumeSoon(fiber: Fiber): void {
+  if (Fiber.current === Fiber.root && !fiber.dead && fiber.state === 'suspended') {
+    fiber.switch();
+    return;
+  }
+  callSoon(() => {
+    if (!fiber.dead && fiber.state === 'suspended') fiber.switch();
+  });
+}
+
+/** Throws `error` into a parked fiber, from the hub. */
+export function throwInto(fiber: Fiber, error: unknown): void {
+  const deliver = (): void => {
+    if (!fiber.dead && fiber !== Fiber.current) fiber.throw(error);
+  };
+  if (Fiber.current === Fiber.root) deliver();
+  else callSoon(deliver);
+}
+
+/** What the "blocked forever" report lists. */
+export function parkedFibers(): ReadonlyMap<Fiber, Parked> {
+  return parked;
+}
+
+// --- sleep and wait ---------------------------------------------------------
+
+/**
+ * Parks the current fiber for `ms` milliseconds. `sleep(0)` lets every other
+ * ready fiber run once before this one continues.
+ */
+export function sleep(ms = 0): void {
+  if (typeof ms !== 'number' || !(ms >= 0)) throw new RangeError(`expected \`ms\` to be a number >= 0, got ${String(ms)}`);
+  const waiter = new Waiter<void>();
+  if (ms === 0) {
+    currentFiberFor('sleep');
+    callSoon(() => waiter.wake());
+    waiter.wait('sleep(0)');
+    return;
+  }
+  const timer = setTimeout(() => waiter.wake(), ms);
+  try {
+    waiter.wait(`sleep(${ms})`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Parks the current fiber until `promise` settles: returns its value or throws
+ * its reason (await, without async).
+ */
+export function wait<T>(promise: PromiseLike<T> | T): T {
+  if (promise === null || (typeof promise !== 'object' && typeof promise !== 'function') || typeof (promise as PromiseLike<T>).then !== 'function') {
+    return promise as T;
+  }
+  currentFiberFor('wait for a promise');
+  const waiter = new Waiter<T>();
+  (promise as PromiseLike<T>).then(
+    (value) => waiter.wake(value),
+    (reason) => waiter.fail(reason),
+  );
+  return waiter.wait('wait(promise)');
+}
