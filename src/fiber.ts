@@ -227,7 +227,8 @@ export class Fiber {
   }
 
   toString(): string {
-    return `Fiber ${this.#describe()}`;
+    const d = this.#describe();
+    return d.startsWith('fiber') ? `Fiber${d.slice(5)}` : d;
   }
 
   // --- internals -----------------------------------------------------------

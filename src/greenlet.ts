@@ -4,9 +4,9 @@
  * `spawn(fn, ...args)` creates one and starts it on the next loop turn. It is
  * a thenable, so async code can `await` it; fibers `join()` or `get()` it.
  */
-import { Fiber, listFibers } from './fiber.js';
+import { Fiber } from './fiber.js';
 import { FiberError, FiberExit, invalidArgType } from './errors.js';
-import { callSoon, currentFiberFor, throwInto, Waiter } from './hub.js';
+import { callSoon, currentFiberFor, spawnSites, throwInto, Waiter } from './hub.js';
 import { Timeout } from './timeout.js';
 
 export type GreenletState = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -37,8 +37,14 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.name = options.name ?? fn.name ?? '';
     this.fiber = new Fiber(() => this.#run(), { name: this.name || `greenlet #${this.id}`, parent: Fiber.root });
     const site: { stack?: string } = {};
-    Error.captureStackTrace(site, Greenlet.spawn);
-    this.spawnedAt = site.stack?.split('\n').slice(1, 4).join('\n');
+    Error.captureStackTrace(site, Greenlet);
+    this.spawnedAt = site.stack
+      ?.split('\n')
+      .slice(1)
+      .filter((line) => !line.includes(__filename))
+      .slice(0, 3)
+      .join('\n');
+    if (this.spawnedAt) spawnSites.set(this.fiber, `at ${this.spawnedAt.trim().replace(/^at /, '')}`);
   }
 
   /** Creates a greenlet and starts it on the next loop turn. */
@@ -287,4 +293,3 @@ export function runInFiber<A extends unknown[], R>(fn: (...args: A) => R, ...arg
   return Promise.resolve(spawn(fn, ...args));
 }
 
-void listFibers;

@@ -149,6 +149,28 @@ export function parkedFibers(): ReadonlyMap<Fiber, Parked> {
   return parked;
 }
 
+/** Where each spawned fiber was spawned (filled in by greenlet.ts). */
+export const spawnSites = new WeakMap<Fiber, string>();
+
+/**
+ * When the event loop runs out of work while fibers are still parked, nothing
+ * can ever wake them (gevent: "this operation would block forever"). Say so,
+ * fiber by fiber, instead of exiting silently, and exit with code 1 unless an
+ * exit code was already set.
+ */
+process.on('beforeExit', () => {
+  if (parked.size === 0) return;
+  const lines = [`stackful: the event loop has no more work, but ${parked.size} fiber(s) still wait and can never be woken:`];
+  for (const { fiber, what } of parked.values()) {
+    lines.push(`  ${fiber} waits in ${what}`);
+    const site = spawnSites.get(fiber);
+    if (site) lines.push(`    spawned ${site.trim().replace(/\n\s*/g, '\n      ')}`);
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+  parked.clear();
+  if (!process.exitCode) process.exitCode = 1;
+});
+
 // --- sleep and wait ---------------------------------------------------------
 
 /**
