@@ -737,6 +737,25 @@ void V8State::HotSetNext(const v8::FunctionCallbackInfo<v8::Value>& info) {
   if (status != Status::kOk) ThrowStatus(info, &scheduler->v8(), status, scheduler->v8().make_error_);
 }
 
+// getAsyncContext() / setAsyncContext(value): the running fiber's async
+// context, for src/context.ts (AsyncResource scopes inside fibers).
+void V8State::GetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info) {
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  v8::Local<AsyncContext> data = GetAsyncContext(info.GetIsolate());
+  if (!IsUnset(data) && data->IsValue()) info.GetReturnValue().Set(data.As<v8::Value>());
+#else
+  (void)info;
+#endif
+}
+
+void V8State::SetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info) {
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  SetAsyncContext(info.GetIsolate(), info[0]);
+#else
+  (void)info;
+#endif
+}
+
 void V8State::DefineHotCalls(napi_value target, napi_value make_error) {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
@@ -746,7 +765,11 @@ void V8State::DefineHotCalls(napi_value target, napi_value make_error) {
   struct {
     const char* name;
     v8::FunctionCallback callback;
-  } calls[] = {{"create", &V8State::HotCreate}, {"switchTo", &V8State::HotSwitchTo}, {"setNext", &V8State::HotSetNext}};
+  } calls[] = {{"create", &V8State::HotCreate},
+               {"switchTo", &V8State::HotSwitchTo},
+               {"setNext", &V8State::HotSetNext},
+               {"getAsyncContext", &V8State::GetAsyncContextCall},
+               {"setAsyncContext", &V8State::SetAsyncContextCall}};
   for (const auto& call : calls) {
     v8::Local<v8::String> name = v8::String::NewFromUtf8(isolate, call.name).ToLocalChecked();
     v8::Local<v8::Function> fn = v8::Function::New(context, call.callback, data, 0, v8::ConstructorBehavior::kThrow).ToLocalChecked();

@@ -89,6 +89,8 @@ class V8State {
   static void HotCreate(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void HotSwitchTo(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void HotSetNext(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void GetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info);
+  static void SetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info);
   void AfterLock(Fiber* self);
   void HandTo(const Fiber* next);
   const void* StackTop(const Fiber* fiber) const;

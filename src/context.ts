@@ -12,7 +12,7 @@
  *    incoming fiber's view in place of the outgoing one's.
  * Until some AsyncLocalStorage is used, this costs nothing.
  */
-import { AsyncLocalStorage, executionAsyncResource } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource, executionAsyncResource } from 'node:async_hooks';
 
 /** A fiber's stores, by storage symbol (resource mode only). */
 export type ContextView = Map<symbol, unknown>;
@@ -82,4 +82,72 @@ export function applyView(view: ContextView | undefined): void {
     if (isStoreKey(key) && !stores.has(key) && resource[key] !== undefined) resource[key] = undefined;
   }
   for (const [key, value] of stores) resource[key] = value;
+}
+
+// --- AsyncResource scopes inside fibers -------------------------------------
+//
+// AsyncResource#runInAsyncScope (and AsyncResource.bind) pushes onto Node's
+// async-hooks stack, which all fibers of a thread share and which the event
+// loop pops in LIFO order. A fiber that switched away inside such a scope
+// would leave the stack corrupted, and Node aborts ("async hook stack has
+// become corrupted"). So inside a fiber the scope is kept per fiber instead:
+// the resource's async context (its AsyncLocalStorage stores) is in force
+// while the function runs, and nothing is pushed. What a fiber does not get
+// there: async_hooks before/after events for that scope, and
+// executionAsyncId() / triggerAsyncId() keep the ids of the callback the
+// fiber was resumed from.
+
+interface ScopeHooks {
+  inFiber(): boolean;
+  getAsyncContext(): unknown;
+  setAsyncContext(value: unknown): void;
+}
+
+let hooks: ScopeHooks | undefined;
+
+function symbolNamed(object: object, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(object).find((key) => key.description === description);
+}
+
+/** Called once by fiber.ts, which knows whether a fiber is running. */
+export function installScopeHooks(scopeHooks: ScopeHooks): void {
+  hooks = scopeHooks;
+}
+
+{
+  const proto = AsyncResource.prototype as unknown as { runInAsyncScope: (...args: unknown[]) => unknown };
+  const original = proto.runInAsyncScope;
+  Object.defineProperty(proto, 'runInAsyncScope', {
+    configurable: true,
+    writable: true,
+    value: function runInAsyncScope(this: AsyncResource, fn: (...args: unknown[]) => unknown, thisArg?: unknown, ...args: unknown[]) {
+      if (hooks === undefined || !hooks.inFiber()) return original.call(this, fn, thisArg, ...args);
+      const resource = this as unknown as Record<symbol, unknown>;
+      const frameKey = symbolNamed(this, 'context_frame');
+      const frame = frameKey === undefined ? undefined : resource[frameKey];
+      if (frame !== undefined) {
+        // Node 24+: the resource captured its AsyncContextFrame when created.
+        const prior = hooks.getAsyncContext();
+        hooks.setAsyncContext(frame);
+        try {
+          return fn.apply(thisArg, args);
+        } finally {
+          hooks.setAsyncContext(prior);
+        }
+      }
+      if (!resourceMode) return fn.apply(thisArg, args);
+      // Node 20/22: the resource carries copies of the stores as properties.
+      const prior = captureView();
+      const stores: ContextView = new Map();
+      for (const key of Object.getOwnPropertySymbols(resource)) {
+        if (isStoreKey(key) && resource[key] !== undefined) stores.set(key, resource[key]);
+      }
+      applyView(stores);
+      try {
+        return fn.apply(thisArg, args);
+      } finally {
+        applyView(prior);
+      }
+    },
+  });
 }

@@ -13,7 +13,7 @@
  * module-level transfer slot below, and the fiber that resumes takes them.
  */
 import { threadId } from 'node:worker_threads';
-import { applyView, captureView, contextInUse, type ContextView } from './context.js';
+import { applyView, captureView, contextInUse, installScopeHooks, type ContextView } from './context.js';
 import { FiberError, FiberExit, invalidArgType, outOfRange } from './errors.js';
 import { load, type Handle, type NativeStats } from './native.js';
 
@@ -357,6 +357,11 @@ export class Fiber {
     core = load(() => Fiber.#main());
     this.#root = new this(ROOT as never);
     this.#current = this.#root;
+    installScopeHooks({
+      inFiber: () => this.#current !== this.#root,
+      getAsyncContext: () => core.getAsyncContext(),
+      setAsyncContext: (value) => core.setAsyncContext(value),
+    });
   }
 }
 

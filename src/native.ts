@@ -76,6 +76,9 @@ export interface NativeCore {
   switchTo(target: Handle): void;
   setNext(next: Handle): void;
   stats(): NativeStats;
+  /** V8's continuation-preserved embedder data (undefined on V8 11.3). */
+  getAsyncContext(): unknown;
+  setAsyncContext(value: unknown): void;
 }
 
 interface NativeInit {

@@ -319,3 +319,12 @@ describe('hub reports', () => {
 });
 
 void Greenlet;
+
+describe('AsyncResource scopes inside fibers', () => {
+  it('switching away inside runInAsyncScope() and bind() keeps Node\'s async-hooks stack intact', () => {
+    const child = runChild('async-scope.js', [], { nodeArgs: ['--force-async-hooks-checks'] });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    assert.deepEqual(JSON.parse(child.stdout.trim()), [1, 2, 3].map((n) => [`resource ${n}`, `resource ${n}`, `resource ${n}`, `fiber ${n}`]));
+  });
+});
