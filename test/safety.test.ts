@@ -12,6 +12,18 @@ describe('GC safety', () => {
   });
 });
 
+describe('torture', () => {
+  it('1,000 fibers switching in a seeded random order through forced GCs keep every value (8 s)', () => {
+    const child = runChild('torture.js', ['8', '1000'], { timeoutMs: 60_000 });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    const r = report(child);
+    assert.equal(r.finished, 1000);
+    assert.equal(r.live, 0);
+    assert.ok(r.switches > 10_000 && r.checks >= r.switches && r.minor > 0 && r.major > 0, JSON.stringify(r));
+  });
+});
+
 describe('stack overflow', () => {
   it('throws RangeError for deep recursion and deep JSON.stringify inside fibers, and the process survives', () => {
     const child = runChild('overflow.js');
