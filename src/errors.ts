@@ -67,3 +67,37 @@ function describe(value: unknown): string {
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
   return `\`${shown}\` (${typeof value})`;
 }
+
+/** Usage error: a synchronization primitive (lock, semaphore, pool, result) was used in a way its state does not allow. Always has a stable `code`. */
+export class SyncError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    Object.defineProperty(this, 'name', { value: `SyncError [${code}]`, configurable: true });
+    void this.stack;
+    delete (this as { name?: string }).name;
+  }
+}
+Object.defineProperty(SyncError.prototype, 'name', { value: 'SyncError', configurable: true, writable: true });
+
+/** Usage error, and an expected one: a put that would not wait (or whose timeout expired) found the queue full (code ERR_QUEUE_FULL). */
+export class QueueFull extends Error {
+  readonly code = 'ERR_QUEUE_FULL';
+
+  constructor(message: string) {
+    super(message);
+  }
+}
+Object.defineProperty(QueueFull.prototype, 'name', { value: 'QueueFull', configurable: true, writable: true });
+
+/** Usage error, and an expected one: a get that would not wait (or whose timeout expired) found the queue empty (code ERR_QUEUE_EMPTY). */
+export class QueueEmpty extends Error {
+  readonly code = 'ERR_QUEUE_EMPTY';
+
+  constructor(message: string) {
+    super(message);
+  }
+}
+Object.defineProperty(QueueEmpty.prototype, 'name', { value: 'QueueEmpty', configurable: true, writable: true });

@@ -343,6 +343,11 @@ export class Fiber {
     core.setNext(parent.#handle!);
   }
 
+  /** @internal */
+  static liveObjects(): Fiber[] {
+    return [...Fiber.#live];
+  }
+
   /** Live fibers, with where they were created. */
   static list(): FiberInfo[] {
     return [...Fiber.#live].map((f) => ({
@@ -377,6 +382,11 @@ function checkFiber(value: unknown, name: string): asserts value is Fiber {
     throw new FiberError('ERR_FIBER_THREAD', `fiber #${copy.id} belongs to thread ${copy.threadId}, not to this thread (${threadId}): a fiber can only be used on the thread that created it`);
   }
   throw invalidArgType(name, 'a Fiber', value);
+}
+
+/** The started, unfinished Fiber objects of this thread (for the hub's reports; not exported by the package). */
+export function liveFibers(): Fiber[] {
+  return Fiber.liveObjects();
 }
 
 /** The running fiber (greenlet's getcurrent()). */

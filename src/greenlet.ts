@@ -70,9 +70,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     const timer = setTimeout(() => {
       if (!this.#dead && this.fiber.state === 'new') this.fiber.switch();
     }, ms);
-    timer.unref?.();
-    this.#links.push(() => clearTimeout(timer));
-    timer.ref?.();
+    this.#links.push(() => clearTimeout(timer)); // killed before it started
   }
 
   get started(): boolean {
@@ -106,6 +104,16 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   link(callback: (g: Greenlet<T>) => void): void {
     if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
     this.#observed = true;
+    if (this.#dead) callSoon(() => callback(this));
+    else this.#links.push(callback);
+  }
+
+  /**
+   * Like link(), but does not count as looking at the outcome: a failure is
+   * still reported if nobody else does (gevent's rawlink; for Group and Pool).
+   */
+  rawlink(callback: (g: Greenlet<T>) => void): void {
+    if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
     if (this.#dead) callSoon(() => callback(this));
     else this.#links.push(callback);
   }

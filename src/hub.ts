@@ -8,7 +8,7 @@
  * a lock released, an event set) go through the ready queue, drained once per
  * loop turn in FIFO order, so every ready fiber runs once before any runs twice.
  */
-import { Fiber } from './fiber.js';
+import { Fiber, liveFibers } from './fiber.js';
 import { FiberError } from './errors.js';
 
 // --- the ready queue -------------------------------------------------------
@@ -57,20 +57,27 @@ export function currentFiberFor(operation: string): Fiber {
   return current;
 }
 
-interface Parked {
-  fiber: Fiber;
-  /** What it waits on, for the "blocked forever" report. */
+/** What a fiber waits on, while it is parked (for the "blocked forever" report). */
+interface ParkInfo {
   what: string;
+  parked: boolean;
 }
 
-/** Every parked fiber, with what it waits on. */
-const parked = new Map<Fiber, Parked>();
+// One record per fiber that ever parked, reused: no map churn on the switch path.
+const parkInfo = new WeakMap<Fiber, ParkInfo>();
 
 /**
  * A one-shot rendezvous between one parked fiber and whoever wakes it
  * (gevent's Waiter). `wait()` parks the calling fiber until `wake(value)` or
- * `fail(err)`; waking before the wait makes the wait return at once. Waking
- * from a fiber or from the hub is safe: the resume always happens on the hub.
+ * `fail(err)`; waking before the wait makes the wait return at once.
+ *
+ * Contract: the resume always happens on the hub. Woken from the hub (an
+ * event-loop callback), the fiber runs at once, inside the wake() call; woken
+ * from a fiber, it runs on the next drain of the ready queue. An exception
+ * thrown into the waiting fiber (kill(), a Timeout) unwinds out of wait() even
+ * if a wake() came first but had not been delivered yet; the caller decides
+ * what to do with a value that arrived too late (see `settled`). A resume that
+ * was queued for a wait that has since ended is dropped.
  */
 export class Waiter<T = unknown> {
   #fiber: Fiber | undefined;
@@ -90,14 +97,19 @@ export class Waiter<T = unknown> {
   wait(what = 'Waiter.wait'): T {
     if (!this.#settled) {
       const fiber = currentFiberFor(`wait (${what})`);
+      let info = parkInfo.get(fiber);
+      if (info === undefined) {
+        info = { what, parked: false };
+        parkInfo.set(fiber, info);
+      }
+      info.what = what;
+      info.parked = true;
       this.#fiber = fiber;
-      parked.set(fiber, { fiber, what });
       try {
         // Whatever the hub passes back is ignored: the outcome is in this waiter.
-        // An exception thrown into the fiber (kill(), a Timeout) unwinds from here.
         while (!this.#settled) Fiber.root.switch();
       } finally {
-        parked.delete(fiber);
+        info.parked = false;
         this.#fiber = undefined;
       }
     }
@@ -120,19 +132,16 @@ export class Waiter<T = unknown> {
     this.#value = value;
     this.#error = error;
     const fiber = this.#fiber;
-    if (fiber !== undefined) resumeSoon(fiber);
+    if (fiber === undefined) return;
+    if (Fiber.current === Fiber.root) {
+      if (fiber.state === 'suspended') fiber.switch();
+      return;
+    }
+    callSoon(() => {
+      // Only if the fiber still waits here: a timeout or kill may have ended the wait.
+      if (this.#fiber === fiber && fiber.state === 'suspended') fiber.switch();
+    });
   }
-}
-
-/** Resumes a parked fiber from the hub (now if we are on the hub, else via the ready queue). */
-function resumeSoon(fiber: Fiber): void {
-  if (Fiber.current === Fiber.root && !fiber.dead && fiber.state === 'suspended') {
-    fiber.switch();
-    return;
-  }
-  callSoon(() => {
-    if (!fiber.dead && fiber.state === 'suspended') fiber.switch();
-  });
 }
 
 /** Throws `error` into a parked fiber, from the hub. */
@@ -142,11 +151,6 @@ export function throwInto(fiber: Fiber, error: unknown): void {
   };
   if (Fiber.current === Fiber.root) deliver();
   else callSoon(deliver);
-}
-
-/** What the "blocked forever" report lists. */
-export function parkedFibers(): ReadonlyMap<Fiber, Parked> {
-  return parked;
 }
 
 /** Where each spawned fiber was spawned (filled in by greenlet.ts). */
@@ -159,15 +163,20 @@ export const spawnSites = new WeakMap<Fiber, string>();
  * exit code was already set.
  */
 process.on('beforeExit', () => {
-  if (parked.size === 0) return;
-  const lines = [`stackful: the event loop has no more work, but ${parked.size} fiber(s) still wait and can never be woken:`];
-  for (const { fiber, what } of parked.values()) {
+  const stuck: Array<[Fiber, string]> = [];
+  for (const fiber of liveFibers()) {
+    const info = parkInfo.get(fiber);
+    if (info?.parked) stuck.push([fiber, info.what]);
+  }
+  if (stuck.length === 0) return;
+  const lines = [`stackful: the event loop has no more work, but ${stuck.length} fiber(s) still wait and can never be woken:`];
+  for (const [fiber, what] of stuck) {
+    parkInfo.get(fiber)!.parked = false; // reported once
     lines.push(`  ${fiber} waits in ${what}`);
     const site = spawnSites.get(fiber);
     if (site) lines.push(`    spawned ${site.trim().replace(/\n\s*/g, '\n      ')}`);
   }
   process.stderr.write(`${lines.join('\n')}\n`);
-  parked.clear();
   if (!process.exitCode) process.exitCode = 1;
 });
 

@@ -9,7 +9,7 @@ describe('npm pack', () => {
     for (const needed of ['package.json', 'README.md', 'binding.gyp', 'dist/index.js', 'dist/index.d.ts', 'dist/fiber.js', 'native/binding.cc', 'native/v8_state.cc', 'native/arch/switch_x86_64_sysv.S']) {
       assert.ok(files.includes(needed), `missing ${needed}`);
     }
-    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|dist\/[\w-]+\.(js|d\.ts)|native\/[\w/-]+\.(cc|h|S)|prebuilds\/linux-x64\/stackful\.abi\d+\.node)$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|dist\/([\w-]+\/)?[\w-]+\.(js|d\.ts)|native\/[\w/-]+\.(cc|h|S)|prebuilds\/linux-x64\/stackful\.abi\d+\.node)$/;
     const junk = files.filter((f) => !allowed.test(f));
     assert.deepEqual(junk, [], `unexpected files in the package: ${junk.join(', ')}`);
   });
