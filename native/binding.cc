@@ -42,6 +42,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("suspended", Napi::Number::New(env, static_cast<double>(s.suspended)));
   out.Set("stackBytesReserved", Napi::Number::New(env, static_cast<double>(s.stack_bytes_reserved)));
   out.Set("stackBytesPooled", Napi::Number::New(env, static_cast<double>(s.stack_bytes_pooled)));
+  out.Set("guardPages", Napi::String::New(env, s.guard_pages));
   return out;
 }
 

@@ -16,10 +16,8 @@ Scheduler::~Scheduler() {
   // abandoned suspended fibers can be unmapped now, nothing scans them anymore.
   RecycleDead();
   for (Fiber* fiber : slots_) {
-    if (fiber == nullptr || fiber == &root_) continue;
-    StackPool::Unmap(fiber->stack);
-    delete fiber;
-  }
+    if (fiber != nullptr && fiber != &root_) delete fiber;
+  }  // their stacks go with pool_'s slabs
   for (Fiber* fiber : spare_) delete fiber;
 }
 
@@ -64,6 +62,7 @@ SchedulerStats Scheduler::stats() const {
   s.suspended = s.live - (current_ == &root_ ? 0 : 1);
   s.stack_bytes_reserved = pool_.bytes_reserved();
   s.stack_bytes_pooled = pool_.bytes_pooled();
+  s.guard_pages = StackPool::guard_kind();
   return s;
 }
 

@@ -44,6 +44,7 @@ struct SchedulerStats {
   size_t suspended = 0;   // live and not running
   size_t stack_bytes_reserved = 0;
   size_t stack_bytes_pooled = 0;
+  const char* guard_pages = "";  // "region" or "mprotect" (see StackPool)
 };
 
 // One per thread (Node environment). The root fiber is the thread's own stack.

@@ -1,73 +1,117 @@
 #include "stack.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <atomic>
 
 namespace stackful {
 
 namespace {
 
-size_t PageSize() {
-  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return page;
+// Linux 6.13+: a guard region that faults like PROT_NONE without splitting the
+// mapping (include/uapi/asm-generic/mman-common.h).
+constexpr int kMadvGuardInstall = 102;
+
+enum class GuardKind { kUnknown, kRegion, kProtect };
+std::atomic<GuardKind> process_guard_kind{GuardKind::kUnknown};  // the same for every thread
+
+// Takes the stack of that size used most recently (LIFO: its pages are warm).
+bool TakeSized(std::vector<Stack>& list, size_t size, Stack* out) {
+  for (size_t i = list.size(); i-- > 0;) {
+    if (list[i].size() != size) continue;
+    *out = list[i];
+    list[i] = list.back();
+    list.pop_back();
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
+
+size_t StackPool::PageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
 
 size_t StackPool::RoundToPages(size_t size) {
   const size_t page = PageSize();
   return (size + page - 1) / page * page;
 }
 
-void StackPool::Unmap(Stack& stack) {
-  if (stack.mapping != nullptr) munmap(stack.mapping, stack.mapped);
-  stack = Stack();
+const char* StackPool::guard_kind() {
+  switch (process_guard_kind.load(std::memory_order_relaxed)) {
+    case GuardKind::kRegion: return "region";
+    case GuardKind::kProtect: return "mprotect";
+    case GuardKind::kUnknown: break;
+  }
+  return "";
 }
 
 StackPool::~StackPool() {
-  for (Stack& stack : free_) Unmap(stack);
+  for (Slab& slab : slabs_) munmap(slab.base, slab.bytes);
+}
+
+size_t StackPool::bytes_pooled() const {
+  size_t bytes = 0;
+  for (const Stack& s : warm_) bytes += s.size() + PageSize();
+  for (const Stack& s : cold_) bytes += s.size() + PageSize();
+  return bytes;
+}
+
+bool StackPool::Guard(char* page) {
+  if (process_guard_kind.load(std::memory_order_relaxed) != GuardKind::kProtect) {
+    if (madvise(page, PageSize(), kMadvGuardInstall) == 0) {
+      process_guard_kind.store(GuardKind::kRegion, std::memory_order_relaxed);
+      return true;
+    }
+    if (process_guard_kind.load(std::memory_order_relaxed) == GuardKind::kRegion) return false;  // supported, yet it failed
+    process_guard_kind.store(GuardKind::kProtect, std::memory_order_relaxed);  // an older kernel
+  }
+  return mprotect(page, PageSize(), PROT_NONE) == 0;
+}
+
+Stack StackPool::Carve(Slab& slab) {
+  const size_t stride = slab.stack_size + PageSize();
+  char* region = slab.base + slab.next * stride;
+  slab.next++;
+  if (!Guard(region)) return Stack();
+  Stack stack;
+  stack.low = region + PageSize();
+  stack.high = region + stride;
+  return stack;
 }
 
 Stack StackPool::Acquire(size_t size) {
   size = RoundToPages(size);
-  for (size_t i = free_.size(); i-- > 0;) {
-    if (free_[i].size() != size) continue;
-    Stack stack = free_[i];
-    free_[i] = free_.back();
-    free_.pop_back();
-    bytes_pooled_ -= stack.mapped;
-    return stack;
-  }
-
-  // Reserve address space only: pages are committed by the kernel on first touch.
-  const size_t guard = PageSize();
-  const size_t mapped = size + guard;
-  void* mapping = mmap(nullptr, mapped, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mapping == MAP_FAILED) return Stack();
-  char* base = static_cast<char*>(mapping);
-  if (mprotect(base + guard, size, PROT_READ | PROT_WRITE) != 0) {
-    munmap(mapping, mapped);
-    return Stack();
-  }
   Stack stack;
-  stack.mapping = base;
-  stack.mapped = mapped;
-  stack.low = base + guard;
-  stack.high = base + mapped;
-  bytes_reserved_ += mapped;
-  return stack;
+  if (TakeSized(warm_, size, &stack) || TakeSized(cold_, size, &stack)) return stack;
+  for (Slab& slab : slabs_) {
+    if (slab.stack_size == size && slab.next < slab.count) return Carve(slab);
+  }
+  // A new slab: address space only, committed page by page on first touch.
+  const size_t stride = size + PageSize();
+  const size_t count = stride >= kSlabBytes ? 1 : kSlabBytes / stride;
+  const size_t bytes = count * stride;
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) return Stack();
+  slabs_.push_back(Slab{static_cast<char*>(base), bytes, size, 0, count});
+  bytes_reserved_ += bytes;
+  return Carve(slabs_.back());
 }
 
 void StackPool::Release(Stack stack) {
   if (!stack) return;
-  if (free_.size() < kMaxPooled) {
-    bytes_pooled_ += stack.mapped;
-    free_.push_back(stack);
+  if (warm_.size() < kWarm) {
+    warm_.push_back(stack);
     return;
   }
-  bytes_reserved_ -= stack.mapped;
-  Unmap(stack);
+  // Give the pages back; the address space stays ours for the next fiber.
+  madvise(stack.low, stack.size(), MADV_DONTNEED);
+  cold_.push_back(stack);
 }
 
 }  // namespace stackful

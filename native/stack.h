@@ -1,4 +1,4 @@
-// Fiber stacks: mmap'd, lazily committed, with a guard page below, pooled.
+// Fiber stacks: mmap'd, lazily committed, with a guard page below each, pooled.
 #ifndef STACKFUL_STACK_H_
 #define STACKFUL_STACK_H_
 
@@ -9,13 +9,11 @@
 namespace stackful {
 
 struct Stack {
-  char* mapping = nullptr;  // start of the mapping (the guard page)
-  size_t mapped = 0;        // bytes mapped, guard included
-  char* low = nullptr;      // lowest usable byte (just above the guard)
-  char* high = nullptr;     // one past the highest usable byte: the stack grows down from here
+  char* low = nullptr;   // lowest usable byte (just above the guard page)
+  char* high = nullptr;  // one past the highest usable byte: the stack grows down from here
 
   size_t size() const { return static_cast<size_t>(high - low); }
-  explicit operator bool() const { return mapping != nullptr; }
+  explicit operator bool() const { return low != nullptr; }
 };
 
 // Size policy: the usable size is rounded up to whole pages.
@@ -26,32 +24,54 @@ constexpr size_t kMaxStackSize = size_t{1} << 30;
 // runtime, the GC, Node's bindings) keeps running below the JS limit.
 constexpr size_t kStackReserve = 128 * 1024;
 
-// Keeps released stacks of any size for reuse, up to a fixed count, so that a
-// create/finish loop does not pay for mmap/munmap. Reused stacks keep the pages
-// they touched: the pool is small on purpose.
+// Hands out stacks carved from large slabs (one mapping holds many stacks), so
+// that a hundred thousand fibers do not need two hundred thousand mappings
+// (vm.max_map_count is 65530 by default). Where the kernel has guard regions
+// (MADV_GUARD_INSTALL, Linux 6.13+), a guard page does not split the mapping;
+// elsewhere it falls back to mprotect(), one mapping per guard.
+//
+// Released stacks are reused, most recently used first; beyond a few, their
+// pages are given back to the kernel (MADV_DONTNEED), so memory follows the
+// number of live fibers, not the peak.
 class StackPool {
  public:
-  static constexpr size_t kMaxPooled = 32;
+  static constexpr size_t kWarm = 32;           // released stacks kept with their pages
+  static constexpr size_t kSlabBytes = 64 << 20;  // address space per slab
 
   StackPool() = default;
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
-  ~StackPool();
+  ~StackPool();  // unmaps every slab: only once nothing runs on or scans them
 
   // Returns an empty Stack when the kernel refuses the mapping.
   Stack Acquire(size_t size);
   void Release(Stack stack);
 
-  size_t bytes_reserved() const { return bytes_reserved_; }  // pooled and in use
-  size_t bytes_pooled() const { return bytes_pooled_; }
+  size_t bytes_reserved() const { return bytes_reserved_; }  // address space of all slabs
+  size_t bytes_pooled() const;                                // of released stacks
+
+  // "region" when guard pages are guard regions (no extra mapping each),
+  // "mprotect" when each costs a mapping of its own, "" before the first stack.
+  static const char* guard_kind();
 
   static size_t RoundToPages(size_t size);
-  static void Unmap(Stack& stack);
+  static size_t PageSize();
 
  private:
-  std::vector<Stack> free_;
+  struct Slab {
+    char* base;
+    size_t bytes;
+    size_t stack_size;  // usable size of each stack
+    size_t next;        // next uncarved stack
+    size_t count;       // stacks in the slab
+  };
+  Stack Carve(Slab& slab);
+  bool Guard(char* page);
+
+  std::vector<Slab> slabs_;
+  std::vector<Stack> warm_;  // released, pages still committed
+  std::vector<Stack> cold_;  // released, pages given back
   size_t bytes_reserved_ = 0;
-  size_t bytes_pooled_ = 0;
 };
 
 }  // namespace stackful

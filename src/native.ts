@@ -61,6 +61,8 @@ export interface NativeStats {
   suspended: number;
   stackBytesReserved: number;
   stackBytesPooled: number;
+  /** How guard pages are made: 'region' (Linux 6.13+, no mapping each) or 'mprotect'; '' before the first stack. */
+  guardPages: '' | 'region' | 'mprotect';
 }
 
 /** Names a native fiber: its slot and the slot's generation (see native/fiber.h). */

@@ -58,6 +58,24 @@ describe('scale', () => {
   });
 });
 
+describe('100,000 fibers', () => {
+  it('suspends 100,000 fibers with the default vm.max_map_count where guard pages are guard regions', () => {
+    const child = runChild('many.js', ['100000'], { timeoutMs: 120_000 });
+    assert.equal(child.status, 0, describeChild(child));
+    const r = report(child);
+    if (r.guardPages === 'region') {
+      // One mapping per slab of stacks: the kernel's map limit is not the limit.
+      assert.deepEqual(r, { reached: 100000, code: null, deep: 'RangeError', resumed: 100000, guardPages: 'region', live: 0 });
+    } else {
+      // Older kernels: a mapping per guard page; the limit is reported, not a crash.
+      assert.equal(r.guardPages, 'mprotect');
+      assert.equal(r.code, 'ERR_FIBER_STACK');
+      assert.ok(r.reached > 20000, `only ${r.reached} fibers`);
+      assert.equal(r.resumed, r.reached);
+    }
+  });
+});
+
 describe('worker_threads', () => {
   it('runs fibers on the main thread and two workers at once, and terminates workers with fibers suspended or spinning', () => {
     const child = runChild('workers.js', [], { timeoutMs: 60_000 });
