@@ -54,7 +54,11 @@ function parseArgs(argv: string[]): Options {
 
 interface ChildOutcome {
   result?: JobResult;
+  /** What went wrong, with the end of the child's stderr. */
   error?: string;
+  /** How the child ended, when it failed: "exited with SIGABRT" and the like. */
+  exit?: string;
+  stderr?: string;
 }
 
 /** Runs one job in a fresh process; its last stdout line is the JobResult. */
@@ -73,7 +77,8 @@ function runChild(name: string, mode: Mode, params: JobParams): Promise<ChildOut
       const job = `${name} ${JSON.stringify(params)}`;
       const tail = stderr.trim().split('\n').slice(-12).join('\n');
       if (code !== 0) {
-        resolve({ error: `${job}: exited with ${signal ?? `code ${code}`}${signal === 'SIGKILL' ? ` (killed after ${limit / 1000} s?)` : ''}\n${tail}` });
+        const exit = `exited with ${signal ?? `code ${code}`}${signal === 'SIGKILL' ? ` (killed after ${limit / 1000} s?)` : ''}`;
+        resolve({ error: `${job}: ${exit}\n${tail}`, exit, stderr });
         return;
       }
       try {
@@ -117,6 +122,12 @@ function mergeRows(cells: Cell[]): RowResult[] {
   return merged.map((e) => e.row);
 }
 
+/** How a child died: the line of its stderr that says what killed it, and its exit. */
+function causeOfDeath(outcome: ChildOutcome): string {
+  const line = (outcome.stderr ?? '').split('\n').map((l) => l.trim()).find((l) => /FATAL|terminate called|what\(\)|Error/.test(l));
+  return line ? `${line} (${outcome.exit})` : (outcome.exit ?? 'failed');
+}
+
 async function runCase(entry: CaseEntry, mode: Mode): Promise<CaseResult> {
   const started = Date.now();
   const mod = await entry.load();
@@ -128,7 +139,10 @@ async function runCase(entry: CaseEntry, mode: Mode): Promise<CaseResult> {
   for (const params of jobs) {
     const outcome = await runChild(entry.name, mode, params);
     process.stdout.write(outcome.error ? 'x' : '.');
-    if (outcome.error) errors.push(outcome.error);
+    if (outcome.error && params.mayAbort) {
+      // A job that probes a limit may be killed by it: that is its finding, not a failure of the benchmark.
+      notes.push(`the job ${JSON.stringify(params)} did not finish: ${causeOfDeath(outcome)}`);
+    } else if (outcome.error) errors.push(outcome.error);
     for (const cell of outcome.result?.cells ?? []) cells.push(cell);
     for (const note of outcome.result?.notes ?? []) if (!notes.includes(note)) notes.push(note);
   }

@@ -3,9 +3,7 @@
  * file in this folder (see types.ts, CaseModule); to add one, write the file
  * and add a line here.
  *
- * Room for the hub and IO cases, once src/hub.ts, src/sync and src/io exist:
- *   'sleep-zero'     sleep(0) among 1,000 fibers on the hub, against setImmediate + async
- *   'queue'          Queue producer/consumer through the hub, against an async queue
+ * Room for the IO case, once src/io exists:
  *   'read-file-sync' patched fs.readFileSync inside fibers, against fs.promises.readFile
  */
 import type { CaseModule } from '../lib/types.js';
@@ -22,6 +20,8 @@ export const cases: CaseEntry[] = [
   { name: 'deep-stack', load: () => import('./deep-stack.js') },
   { name: 'memory', load: () => import('./memory.js') },
   { name: 'gc-pause', load: () => import('./gc-pause.js') },
+  { name: 'sleep-zero', load: () => import('./sleep-zero.js') },
+  { name: 'queue', load: () => import('./queue.js') },
 ];
 
 export function findCase(name: string): CaseEntry {

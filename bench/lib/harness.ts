@@ -3,6 +3,7 @@
  * workload several ways, park many coroutines, time a GC. Everything recorded
  * goes back to the runner as raw per-run samples (see types.ts).
  */
+import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Cell, Mode } from './types.js';
 
@@ -117,40 +118,86 @@ export interface Parked<T> {
   items: T[];
   /** How many were suspended at the peak (before any were released). */
   reached: number;
-  /** The error that stopped parking early, if any. */
-  stoppedBy: string | undefined;
+  /** Why parking stopped short of the target, if it did. */
+  stoppedBy: 'ERR_FIBER_STACK' | 'mappings' | undefined;
+  /** The ERR_FIBER_STACK message, or how many mappings were left. */
+  detail: string | undefined;
   released: number;
 }
 
-/**
- * Fibers left unfinished when parking stops at the kernel's mapping limit.
- * Parking up to the very last mapping leaves none for V8's own heap: the next
- * full GC then dies with "NewSpace::EnsureCurrentCapacity Allocation failed"
- * (seen with 32,607 fibers suspended 20 frames deep). Finishing this many
- * frees two mappings each (bench/README.md, "Limits").
- */
-export const HEADROOM_FIBERS = 256;
+export interface ParkOptions {
+  /**
+   * Stop while this many memory mappings are still free under
+   * vm.max_map_count (for fibers: each holds two, its stack and guard page).
+   */
+  keepMappings?: number;
+}
 
 /**
- * Starts coroutines with `start()` until `target` are suspended. Stops early,
- * without crashing, when a fiber cannot get a stack (ERR_FIBER_STACK), then
- * `release`s HEADROOM_FIBERS of them so the GC can still map memory.
+ * Memory mappings to leave free when parking fibers for a measurement. With
+ * none left V8 cannot map a page and aborts the process: in a full GC
+ * ("NewSpace::EnsureCurrentCapacity Allocation failed", 32,607 fibers 20
+ * frames deep), in stackful's GC prologue (std::bad_alloc from
+ * heap::base::Stack::AddStackSegment), or when the JIT installs code
+ * (Factory::CodeBuilder::AllocateInstructionStream), and the last one can
+ * happen before ERR_FIBER_STACK is thrown (bench/README.md, "Limits").
  */
-export function park<T>(target: number, start: (i: number) => T, release: (item: T) => void): Parked<T> {
-  const items: T[] = [];
-  let stoppedBy: string | undefined;
+export const MAPPING_HEADROOM = 2048;
+
+/** Fibers finished after ERR_FIBER_STACK, to give V8 back some mappings. */
+export const HEADROOM_FIBERS = 256;
+
+export function maxMapCount(): number | undefined {
   try {
-    for (let i = 0; i < target; i++) items.push(start(i));
+    return Number(fs.readFileSync('/proc/sys/vm/max_map_count', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function mappingsInUse(): number {
+  const maps = fs.readFileSync('/proc/self/maps');
+  let lines = 0;
+  for (let i = 0; i < maps.length; i++) if (maps[i] === 10) lines++;
+  return lines;
+}
+
+/**
+ * Starts coroutines with `start()` until `target` are suspended. Stops early
+ * when `keepMappings` says so, and, without crashing, when a fiber cannot get
+ * a stack (ERR_FIBER_STACK); after that it `release`s HEADROOM_FIBERS of them.
+ */
+export function park<T>(target: number, start: (i: number) => T, release: (item: T) => void, options: ParkOptions = {}): Parked<T> {
+  const items: T[] = [];
+  const limit = options.keepMappings !== undefined ? maxMapCount() : undefined;
+  let stoppedBy: Parked<T>['stoppedBy'];
+  let detail: string | undefined;
+  let checkAt = 0;
+  try {
+    for (let i = 0; i < target; i++) {
+      if (limit !== undefined && i >= checkAt) {
+        const free = limit - mappingsInUse();
+        if (free <= options.keepMappings!) {
+          stoppedBy = 'mappings';
+          detail = `${formatCount(free)} of vm.max_map_count = ${formatCount(limit)} mappings left`;
+          break;
+        }
+        // Each fiber takes two mappings, V8 a few more: look again well before they can run out.
+        checkAt = i + Math.max(32, Math.floor((free - options.keepMappings!) / 4));
+      }
+      items.push(start(i));
+    }
   } catch (err) {
     if ((err as { code?: unknown }).code !== 'ERR_FIBER_STACK') throw err;
-    stoppedBy = `${(err as Error).name}: ${(err as Error).message}`;
+    stoppedBy = 'ERR_FIBER_STACK';
+    detail = `${(err as Error).name}: ${(err as Error).message}`;
   }
   const reached = items.length;
   let released = 0;
-  if (stoppedBy !== undefined) {
+  if (stoppedBy === 'ERR_FIBER_STACK') {
     for (; released < HEADROOM_FIBERS && items.length > 0; released++) release(items.pop()!);
   }
-  return { items, reached, stoppedBy, released };
+  return { items, reached, stoppedBy, detail, released };
 }
 
 export function formatCount(n: number): string {
