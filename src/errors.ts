@@ -3,20 +3,26 @@
  * (the caller can fix it) or a bug in this library.
  */
 
-/** Usage error: a fiber was used in a way its state does not allow. Always has a stable `code`. */
-export class FiberError extends Error {
+/** The shape of every error with a stable `code`: the code shows in the stack's first line, as in Node's own errors. */
+abstract class CodedError extends Error {
   readonly code: string;
 
   constructor(code: string, message: string) {
     super(message);
     this.code = code;
-    // Show the code in the stack's first line, as Node's own errors do.
-    Object.defineProperty(this, 'name', { value: `FiberError [${code}]`, configurable: true });
-    void this.stack;
+    Object.defineProperty(this, 'name', { value: `${new.target.prototype.name} [${code}]`, configurable: true });
+    void this.stack; // formats the stack now, with the code in it
     delete (this as { name?: string }).name;
   }
 }
-Object.defineProperty(FiberError.prototype, 'name', { value: 'FiberError', configurable: true, writable: true });
+
+function named(cls: abstract new (...args: never[]) => Error, name: string): void {
+  Object.defineProperty(cls.prototype, 'name', { value: name, configurable: true, writable: true });
+}
+
+/** Usage error: a fiber was used in a way its state does not allow. Always has a stable `code`. */
+export class FiberError extends CodedError {}
+named(FiberError, 'FiberError');
 
 /**
  * Not an error: thrown into a fiber by `kill()` (and by `throw()` without an
@@ -69,18 +75,8 @@ function describe(value: unknown): string {
 }
 
 /** Usage error: a synchronization primitive (lock, semaphore, pool, result) was used in a way its state does not allow. Always has a stable `code`. */
-export class SyncError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    Object.defineProperty(this, 'name', { value: `SyncError [${code}]`, configurable: true });
-    void this.stack;
-    delete (this as { name?: string }).name;
-  }
-}
-Object.defineProperty(SyncError.prototype, 'name', { value: 'SyncError', configurable: true, writable: true });
+export class SyncError extends CodedError {}
+named(SyncError, 'SyncError');
 
 /** Usage error, and an expected one: a put that would not wait (or whose timeout expired) found the queue full (code ERR_QUEUE_FULL). */
 export class QueueFull extends Error {
