@@ -78,7 +78,11 @@ export class Fiber {
   static #root: Fiber;
   static #starting: Fiber | undefined;
   /** Started and not finished: what listFibers() reports; also keeps them alive. */
-  static readonly #live = new Set<Fiber>();
+  // An intrusive list (no hashing on the create/finish path), newest first.
+  static #liveHead: Fiber | undefined;
+  #liveNext: Fiber | undefined;
+  #livePrev: Fiber | undefined;
+  #isLive = false;
 
   readonly id: number;
   readonly name: string;
@@ -269,7 +273,7 @@ export class Fiber {
   #finish(): void {
     this.#state = 'dead';
     this.#fn = undefined;
-    Fiber.#live.delete(this);
+    Fiber.#unlink(this);
   }
 
   static #transfer(target: Fiber, value: unknown, args: unknown[] | undefined, throws: boolean, error: unknown): unknown {
@@ -291,7 +295,7 @@ export class Fiber {
       from.#state = 'running';
       if (Fiber.#starting === target) {
         Fiber.#starting = undefined;
-        Fiber.#live.delete(target);
+        Fiber.#unlink(target);
         target.#state = 'new';
         target.#handle = undefined; // a failed start frees the native fiber
         target.#view = undefined;
@@ -312,7 +316,7 @@ export class Fiber {
       unstarted.unregister(target);
     }
     Fiber.#starting = target;
-    Fiber.#live.add(target);
+    Fiber.#link(target);
   }
 
   /** First JS frame of every fiber, called by the native entry on the new stack. */
@@ -343,14 +347,37 @@ export class Fiber {
     core.setNext(parent.#handle!);
   }
 
+  static #link(fiber: Fiber): void {
+    fiber.#isLive = true;
+    fiber.#livePrev = undefined;
+    fiber.#liveNext = Fiber.#liveHead;
+    if (Fiber.#liveHead !== undefined) Fiber.#liveHead.#livePrev = fiber;
+    Fiber.#liveHead = fiber;
+  }
+
+  static #unlink(fiber: Fiber): void {
+    if (!fiber.#isLive) return;
+    fiber.#isLive = false;
+    if (fiber.#livePrev !== undefined) fiber.#livePrev.#liveNext = fiber.#liveNext;
+    else Fiber.#liveHead = fiber.#liveNext;
+    if (fiber.#liveNext !== undefined) fiber.#liveNext.#livePrev = fiber.#livePrev;
+    fiber.#liveNext = fiber.#livePrev = undefined;
+  }
+
+  static #liveArray(): Fiber[] {
+    const out: Fiber[] = [];
+    for (let f = Fiber.#liveHead; f !== undefined; f = f.#liveNext) out.push(f);
+    return out.reverse(); // oldest first
+  }
+
   /** @internal */
   static liveObjects(): Fiber[] {
-    return [...Fiber.#live];
+    return Fiber.#liveArray();
   }
 
   /** Live fibers, with where they were created. */
   static list(): FiberInfo[] {
-    return [...Fiber.#live].map((f) => ({
+    return Fiber.#liveArray().map((f) => ({
       id: f.id,
       name: f.name,
       state: f.#state,
