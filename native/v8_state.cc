@@ -697,9 +697,7 @@ Fiber* FiberOf(Scheduler* scheduler, v8::Local<v8::Value> value) {
   return scheduler->Find(static_cast<Handle>(value.As<v8::Number>()->Value()));
 }
 
-void ThrowStatus(const v8::FunctionCallbackInfo<v8::Value>& info, V8State* state, Status status,
-                 void* make_error) {
-  (void)state;
+void ThrowStatus(const v8::FunctionCallbackInfo<v8::Value>& info, Status status, void* make_error) {
   v8::Isolate* isolate = info.GetIsolate();
   StatusInfo d = Describe(status);
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
@@ -726,7 +724,7 @@ void V8State::HotSwitchTo(const v8::FunctionCallbackInfo<v8::Value>& info) {
   Scheduler* scheduler = SchedulerOf(info);
   Fiber* target = FiberOf(scheduler, info[0]);
   Status status = target != nullptr ? scheduler->Switch(target) : Status::kFiberDead;
-  if (status != Status::kOk) ThrowStatus(info, &scheduler->v8(), status, scheduler->v8().make_error_);
+  if (status != Status::kOk) ThrowStatus(info, status, scheduler->v8().make_error_);
 }
 
 // setNext(handle): where the running fiber goes when its body returns
@@ -734,7 +732,7 @@ void V8State::HotSetNext(const v8::FunctionCallbackInfo<v8::Value>& info) {
   Scheduler* scheduler = SchedulerOf(info);
   Fiber* next = FiberOf(scheduler, info[0]);
   Status status = next != nullptr ? scheduler->SetNext(next) : Status::kFiberDead;
-  if (status != Status::kOk) ThrowStatus(info, &scheduler->v8(), status, scheduler->v8().make_error_);
+  if (status != Status::kOk) ThrowStatus(info, status, scheduler->v8().make_error_);
 }
 
 // getAsyncContext() / setAsyncContext(value): the running fiber's async
@@ -821,10 +819,6 @@ const void* V8State::StackTop(const Fiber* fiber) const {
   return fiber->is_root ? root_stack_start_ : fiber->stack.high;
 }
 
-void V8State::HandTo(const Fiber* next) {
-  *thread_id_slot_ = next->v8.thread_id;
-  if (stack_start_slot_ != nullptr) *stack_start_slot_ = StackTop(next);
-}
 
 void V8State::AfterLock(Fiber* self) {
 #ifndef STACKFUL_NO_ASYNC_CONTEXT
@@ -846,7 +840,7 @@ void V8State::Suspend(Fiber* from, Fiber* to) {
   SaveAsyncContext(static_cast<v8::Isolate*>(isolate_), from);
 #endif
   new (UnlockerOf(from)) v8::Unlocker(static_cast<v8::Isolate*>(isolate_));
-  HandTo(to);
+  Handoff(to);
 }
 
 void V8State::Resume(Fiber* self) {
@@ -860,7 +854,11 @@ void V8State::Resume(Fiber* self) {
   }
 }
 
-void V8State::Handoff(Fiber* next) { HandTo(next); }
+// V8 reads these thread_locals when `next` takes the lock: they must be its own.
+void V8State::Handoff(const Fiber* next) {
+  *thread_id_slot_ = next->v8.thread_id;
+  if (stack_start_slot_ != nullptr) *stack_start_slot_ = StackTop(next);
+}
 
 void V8State::Adopt(Fiber* fiber) {
 #ifndef STACKFUL_NO_ASYNC_CONTEXT

@@ -62,8 +62,9 @@ class V8State {
   // Body of a new fiber, on its own stack: take V8 as a new thread, call the
   // JS entry, give V8 up again. Returns with the lock released.
   void Run(Fiber* self);
-  // On a finished fiber: hand V8 to `next`, which is about to run.
-  void Handoff(Fiber* next);
+  // Hand V8's thread identity to `next`, which is about to take the lock
+  // (after Suspend(), or on a finished fiber).
+  void Handoff(const Fiber* next);
   // A fiber was created by the running one: it starts in the creator's async context.
   void Adopt(Fiber* fiber);
   // A fiber's V8 side is no longer needed (it finished, or the thread is going away).
@@ -92,7 +93,6 @@ class V8State {
   static void GetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void SetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info);
   void AfterLock(Fiber* self);
-  void HandTo(const Fiber* next);
   const void* StackTop(const Fiber* fiber) const;
   int TakeInterrupts();
   void ReRequestInterrupts();
