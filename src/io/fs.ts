@@ -1,0 +1,132 @@
+/**
+ * Green fs: inside a fiber, each patched `fs.*Sync` call starts its callback
+ * twin (`fs.readFile` for `fs.readFileSync`, ...) and parks only the calling
+ * fiber until it completes; on the root fiber it is the original function,
+ * untouched. Argument checking is the twin's, which Node shares with the sync
+ * function, so bad input throws the same TypeError with the same `code`; I/O
+ * errors carry the same `code`, `errno`, `syscall` and `path`.
+ *
+ * A fiber killed while it waits stops waiting at once; the operation itself
+ * runs to its end on libuv's thread pool (fs calls cannot be cancelled), and
+ * what it returns is dropped, except a file descriptor, which is closed.
+ */
+import * as fs from 'node:fs';
+import { Fiber } from '../fiber.js';
+import { Waiter } from '../hub.js';
+
+type Callback = (err: NodeJS.ErrnoException | null, ...results: unknown[]) => void;
+type Twin = (...args: unknown[]) => void;
+
+/** How a sync function maps onto its callback twin. */
+interface Recipe {
+  /** The twin's results, as the sync function returns them (default: the first). */
+  result?: (results: unknown[], args: unknown[]) => unknown;
+  /** An error the sync function turns into a return value instead. */
+  rescue?: (err: NodeJS.ErrnoException, args: unknown[]) => { value: unknown } | undefined;
+  /** A result that arrives after the fiber stopped waiting: release it. */
+  late?: (results: unknown[]) => void;
+}
+
+const closeFd = (results: unknown[]): void => {
+  if (typeof results[0] === 'number') fs.close(results[0], () => {});
+};
+
+const recipes: Record<string, Recipe> = {
+  accessSync: {},
+  appendFileSync: {},
+  chmodSync: {},
+  chownSync: {},
+  closeSync: {},
+  copyFileSync: {},
+  cpSync: {},
+  existsSync: {},
+  fchmodSync: {},
+  fchownSync: {},
+  fdatasyncSync: {},
+  fstatSync: {},
+  fsyncSync: {},
+  ftruncateSync: {},
+  futimesSync: {},
+  lchownSync: {},
+  linkSync: {},
+  lstatSync: {
+    rescue: (err, args) => (err.code === 'ENOENT' && (args[1] as { throwIfNoEntry?: boolean } | undefined)?.throwIfNoEntry === false ? { value: undefined } : undefined),
+  },
+  lutimesSync: {},
+  mkdirSync: {},
+  mkdtempSync: {},
+  openSync: { late: closeFd },
+  opendirSync: { late: (results) => (results[0] as fs.Dir | undefined)?.close(() => {}) },
+  readdirSync: {},
+  readFileSync: {},
+  readlinkSync: {},
+  readSync: {},
+  readvSync: {},
+  realpathSync: {},
+  renameSync: {},
+  rmdirSync: {},
+  rmSync: {},
+  statfsSync: {},
+  statSync: {
+    rescue: (err, args) => (err.code === 'ENOENT' && (args[1] as { throwIfNoEntry?: boolean } | undefined)?.throwIfNoEntry === false ? { value: undefined } : undefined),
+  },
+  symlinkSync: {},
+  truncateSync: {},
+  unlinkSync: {},
+  utimesSync: {},
+  writeFileSync: {},
+  writeSync: {},
+  writevSync: {},
+};
+
+/** existsSync has no error-first twin: it is access() that never throws. */
+function existsTwin(path: unknown, callback: Callback): void {
+  try {
+    fs.access(path as fs.PathLike, (err) => callback(null, err === null));
+  } catch {
+    callback(null, false);
+  }
+}
+
+/** The sync function names this module can patch, and those it cannot. */
+export const FS_COVERED: readonly string[] = Object.keys(recipes).filter((name) => typeof (fs as unknown as Record<string, unknown>)[name] === 'function');
+export const FS_NOT_COVERED: readonly string[] = Object.keys(fs).filter((name) => name.endsWith('Sync') && !FS_COVERED.includes(name));
+
+/** Builds the green version of `fs[name]`, calling `original` on the root fiber. */
+export function greenFs(name: string, original: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
+  const recipe = recipes[name]!;
+  const twinName = name.slice(0, -4);
+  const green = function (this: unknown, ...args: unknown[]): unknown {
+    if (Fiber.current === Fiber.root) return original.apply(this, args);
+    const twin: Twin = name === 'existsSync' ? (existsTwin as Twin) : ((fs as unknown as Record<string, Twin>)[twinName]!);
+    const waiter = new Waiter<unknown[]>();
+    let waiting = true;
+    twin.call(fs, ...args, (err: NodeJS.ErrnoException | null, ...results: unknown[]) => {
+      if (!waiting) {
+        if (err === null) recipe.late?.(results);
+        return;
+      }
+      if (err !== null) {
+        const rescued = recipe.rescue?.(err, args);
+        if (rescued !== undefined) waiter.wake([rescued.value]);
+        else waiter.fail(err);
+      } else {
+        waiter.wake(results);
+      }
+    });
+    try {
+      const results = waiter.wait(`fs.${name}`);
+      return recipe.result ? recipe.result(results, args) : results[0];
+    } finally {
+      waiting = false;
+    }
+  };
+  Object.defineProperty(green, 'name', { value: original.name || name });
+  Object.defineProperty(green, 'length', { value: original.length });
+  // Keep what hangs off the original (realpathSync.native, ...), unpatched.
+  for (const key of Reflect.ownKeys(original)) {
+    if (key === 'name' || key === 'length' || key === 'prototype') continue;
+    Object.defineProperty(green, key, Object.getOwnPropertyDescriptor(original, key)!);
+  }
+  return green;
+}

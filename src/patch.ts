@@ -1,0 +1,70 @@
+/**
+ * stackful/patch: make Node's blocking-looking APIs yield inside fibers
+ * (gevent.monkey for Node). On the root fiber, and when not patched, every
+ * function behaves exactly as Node's own.
+ *
+ *   const { patchAll } = require('stackful/patch'); patchAll();
+ *   // or, before any user code: node --import stackful/register app.js
+ *   //                           node --require stackful/register app.js
+ *
+ * Covered so far: the `fs` *Sync family (see FS_COVERED / FS_NOT_COVERED).
+ * Not patched, on purpose: Atomics.wait (it blocks the whole thread by design).
+ */
+import * as fs from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { FS_COVERED, FS_NOT_COVERED, greenFs } from './io/fs.js';
+
+export { FS_COVERED, FS_NOT_COVERED };
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+// The module object itself (what require('fs') and the ESM default export
+// share), so that `const { readFileSync } = require('fs')` taken after
+// patching gets the green function.
+const fsModule = createRequire(__filename)('fs') as Record<string, AnyFunction>;
+void fs;
+
+/** module -> name -> original */
+const originals = new Map<object, Map<string, AnyFunction>>();
+
+function patch(module: Record<string, AnyFunction>, name: string, make: (original: AnyFunction) => AnyFunction): void {
+  let saved = originals.get(module);
+  if (saved === undefined) originals.set(module, (saved = new Map()));
+  if (saved.has(name)) return; // already patched
+  const original = module[name]!;
+  saved.set(name, original);
+  module[name] = make(original);
+}
+
+/** Patches every fs *Sync function that has an asynchronous twin. */
+export function patchFs(): void {
+  for (const name of FS_COVERED) patch(fsModule, name, (original) => greenFs(name, original));
+  syncBuiltinESMExports(); // `import { readFileSync } from 'node:fs'` sees it too
+}
+
+/** Patches every family stackful covers. */
+export function patchAll(): void {
+  patchFs();
+}
+
+/** Puts every original back. */
+export function unpatchAll(): void {
+  for (const [module, saved] of originals) {
+    for (const [name, original] of saved) (module as Record<string, AnyFunction>)[name] = original;
+  }
+  originals.clear();
+  syncBuiltinESMExports();
+}
+
+/** Whether `name` of `module` (default: anything at all) is patched. */
+export function isPatched(module?: object, name?: string): boolean {
+  if (module === undefined) return originals.size > 0;
+  const saved = originals.get(module === fs ? fsModule : module);
+  return saved !== undefined && (name === undefined || saved.has(name));
+}
+
+/** Node's own function, patched or not. */
+export function getOriginal<T extends AnyFunction>(module: object, name: string): T {
+  const target = (module === fs ? fsModule : module) as Record<string, AnyFunction>;
+  return (originals.get(target)?.get(name) ?? target[name]) as T;
+}

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { runInFiber, sleep, spawn } from 'stackful';
+import { FS_COVERED, FS_NOT_COVERED, getOriginal, isPatched, patchAll, unpatchAll } from 'stackful/patch';
+import { describeChild, report, runChild } from './helpers';
+
+// The real module object (what require('fs') returns), not a namespace copy.
+const nodeFs = createRequire(__filename)('fs') as typeof fs;
+
+/** What a call produced, comparable across patched and original calls. */
+function outcome(fn: () => unknown): unknown {
+  try {
+    const value = fn();
+    if (value instanceof fs.Stats) return { stats: { size: value.size, isFile: value.isFile(), mode: value.mode } };
+    if (Buffer.isBuffer(value)) return { buffer: value.toString('hex') };
+    if (Array.isArray(value)) return { array: value.map((v) => (typeof v === 'object' && v !== null && 'name' in v ? v.name : v)).sort() };
+    return { value };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { error: { name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, message: e.message } };
+  }
+}
+
+function script(dir: string): Array<[string, () => unknown]> {
+  const f = (name: string): string => path.join(dir, name);
+  return [
+    ['writeFileSync', () => nodeFs.writeFileSync(f('a.txt'), 'hello')],
+    ['appendFileSync', () => nodeFs.appendFileSync(f('a.txt'), ' world')],
+    ['readFileSync utf8', () => nodeFs.readFileSync(f('a.txt'), 'utf8')],
+    ['readFileSync buffer', () => nodeFs.readFileSync(f('a.txt'))],
+    ['statSync', () => nodeFs.statSync(f('a.txt'))],
+    ['statSync missing, throwIfNoEntry false', () => nodeFs.statSync(f('nope'), { throwIfNoEntry: false })],
+    ['statSync missing', () => nodeFs.statSync(f('nope'))],
+    ['existsSync yes', () => nodeFs.existsSync(f('a.txt'))],
+    ['existsSync no', () => nodeFs.existsSync(f('nope'))],
+    ['existsSync bad type', () => nodeFs.existsSync(42 as never)],
+    ['mkdirSync recursive', () => nodeFs.mkdirSync(f('d/e/g'), { recursive: true })],
+    ['mkdirSync exists', () => nodeFs.mkdirSync(f('d'))],
+    ['copyFileSync', () => nodeFs.copyFileSync(f('a.txt'), f('d/b.txt'))],
+    ['renameSync', () => nodeFs.renameSync(f('d/b.txt'), f('d/c.txt'))],
+    ['readdirSync', () => nodeFs.readdirSync(f('d'))],
+    ['readdirSync withFileTypes', () => nodeFs.readdirSync(f('d'), { withFileTypes: true })],
+    ['open/write/read/close', () => {
+      const fd = nodeFs.openSync(f('n.bin'), 'w+');
+      const written = nodeFs.writeSync(fd, Buffer.from('0123456789'));
+      const buf = Buffer.alloc(4);
+      const read = nodeFs.readSync(fd, buf, 0, 4, 3);
+      nodeFs.closeSync(fd);
+      return [written, read, buf.toString()];
+    }],
+    ['realpathSync', () => nodeFs.realpathSync(f('d/../a.txt'))],
+    ['accessSync missing', () => nodeFs.accessSync(f('nope'))],
+    ['readFileSync bad argument', () => nodeFs.readFileSync({} as never)],
+    ['openSync bad flags', () => nodeFs.openSync(f('a.txt'), 'nonsense')],
+    ['unlinkSync', () => nodeFs.unlinkSync(f('a.txt'))],
+    ['rmSync recursive', () => nodeFs.rmSync(f('d'), { recursive: true })],
+    ['rmSync missing', () => nodeFs.rmSync(f('d'))],
+  ];
+}
+
+function runScript(dir: string): unknown[] {
+  return script(dir).map(([label, fn]) => [label, outcome(fn)]);
+}
+
+describe('stackful/patch: fs', () => {
+  let base: string;
+  before(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'stackful-io-'));
+  });
+  after(() => {
+    unpatchAll();
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  it('gives, inside a fiber, exactly what Node\'s own functions give (values, errors and their codes)', async () => {
+    const normalized = (dir: string, results: unknown[]): unknown => JSON.parse(JSON.stringify(results).split(dir).join('DIR'));
+    const plainDir = fs.mkdtempSync(path.join(base, 'run-'));
+    const expected = normalized(plainDir, runScript(plainDir));
+    patchAll();
+    try {
+      const greenDir = fs.mkdtempSync(path.join(base, 'run-'));
+      const { results, parked } = await runInFiber(() => {
+        // Proof that the call parked the fiber: an immediate ran before it returned.
+        let immediateRan = false;
+        setImmediate(() => (immediateRan = true));
+        nodeFs.readFileSync(__filename);
+        return { parked: immediateRan, results: runScript(greenDir) };
+      });
+      assert.equal(parked, true, 'readFileSync did not yield inside the fiber');
+      assert.deepEqual(normalized(greenDir, results), expected);
+      // On the root fiber, patched functions are Node's own.
+      const rootDir = fs.mkdtempSync(path.join(base, 'run-'));
+      assert.deepEqual(normalized(rootDir, runScript(rootDir)), expected);
+    } finally {
+      unpatchAll();
+    }
+  });
+
+  it('parks only the calling fiber: a blocked read lets another fiber write, and timers fire meanwhile (preload, functions captured early)', () => {
+    const child = runChild('preload.js', [], { nodeArgs: ['--require', 'stackful/register'] });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.deepEqual(report(child), { text: 'through the pipe', ticks: true });
+  });
+
+  it('a fiber killed while it waits stops waiting, and the descriptor that arrives late is closed', async () => {
+    const fifo = path.join(base, 'kill-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const fds = (): number => fs.readdirSync('/proc/self/fd').length;
+    patchAll();
+    try {
+      const before = fds();
+      const log: string[] = [];
+      await runInFiber(() => {
+        const blocked = spawn(() => {
+          try {
+            nodeFs.openSync(fifo, 'r'); // waits for a writer
+            log.push('opened');
+          } finally {
+            log.push('finally');
+          }
+        });
+        sleep(10);
+        blocked.kill();
+        log.push(`killed: dead ${blocked.dead}`);
+        // Now let the pending open complete: a writer arrives.
+        const writer = nodeFs.openSync(fifo, 'w');
+        nodeFs.closeSync(writer);
+        sleep(20); // the late descriptor is closed on the hub
+      });
+      assert.deepEqual(log, ['finally', 'killed: dead true']);
+      assert.equal(fds(), before, 'a file descriptor leaked');
+    } finally {
+      unpatchAll();
+    }
+  });
+
+  it('patches, reports and restores', () => {
+    const original = nodeFs.readFileSync;
+    patchAll();
+    try {
+      assert.notEqual(nodeFs.readFileSync, original);
+      assert.equal(isPatched(nodeFs, 'readFileSync'), true);
+      assert.equal(getOriginal(nodeFs, 'readFileSync'), original);
+      assert.equal(nodeFs.readFileSync.name, 'readFileSync');
+      assert.equal(typeof nodeFs.realpathSync.native, 'function', 'realpathSync.native was lost');
+    } finally {
+      unpatchAll();
+    }
+    assert.equal(nodeFs.readFileSync, original);
+    assert.equal(isPatched(), false);
+    assert.ok(FS_COVERED.includes('readFileSync') && FS_COVERED.includes('existsSync'));
+    assert.ok(FS_NOT_COVERED.every((name) => !FS_COVERED.includes(name)));
+  });
+});
