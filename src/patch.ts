@@ -7,11 +7,13 @@
  *   // or, before any user code: node --import stackful/register app.js
  *   //                           node --require stackful/register app.js
  *
- * Covered so far: the `fs` *Sync family (see FS_COVERED / FS_NOT_COVERED).
+ * Covered so far: the `fs` *Sync family (see FS_COVERED / FS_NOT_COVERED),
+ * and child_process execSync / execFileSync / spawnSync.
  * Not patched, on purpose: Atomics.wait (it blocks the whole thread by design).
  */
 import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { greenSpawnSync } from './io/child_process.js';
 import { FS_COVERED, FS_NOT_COVERED, greenFs } from './io/fs.js';
 
 export { FS_COVERED, FS_NOT_COVERED };
@@ -42,9 +44,20 @@ export function patchFs(): void {
   syncBuiltinESMExports(); // `import { readFileSync } from 'node:fs'` sees it too
 }
 
+/**
+ * Patches execSync, execFileSync and spawnSync: all three end in one native
+ * call, which is what gets replaced (see io/child_process.ts), so their
+ * argument checks, return values and errors stay Node's own.
+ */
+export function patchChildProcess(): void {
+  const binding = (process as unknown as { binding(name: string): Record<string, AnyFunction> }).binding('spawn_sync');
+  patch(binding, 'spawn', (original) => greenSpawnSync(original as never) as AnyFunction);
+}
+
 /** Patches every family stackful covers. */
 export function patchAll(): void {
   patchFs();
+  patchChildProcess();
 }
 
 /** Puts every original back. */

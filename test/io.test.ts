@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { runInFiber, sleep, spawn } from 'stackful';
+import { joinAll, runInFiber, sleep, spawn } from 'stackful';
 import { FS_COVERED, FS_NOT_COVERED, getOriginal, isPatched, patchAll, unpatchAll } from 'stackful/patch';
 import { describeChild, report, runChild } from './helpers';
 
@@ -154,5 +154,110 @@ describe('stackful/patch: fs', () => {
     assert.equal(isPatched(), false);
     assert.ok(FS_COVERED.includes('readFileSync') && FS_COVERED.includes('existsSync'));
     assert.ok(FS_NOT_COVERED.every((name) => !FS_COVERED.includes(name)));
+  });
+});
+
+describe('stackful/patch: child_process', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const cp = createRequire(__filename)('child_process') as typeof import('node:child_process');
+  let base: string;
+  before(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'stackful-cp-'));
+  });
+  after(() => {
+    unpatchAll();
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  const cases: Array<[string, () => unknown]> = [
+    ['execSync', () => cp.execSync('echo hello').toString()],
+    ['execSync input', () => cp.execSync('tr a-z A-Z', { input: 'shout' }).toString()],
+    ['execFileSync args, encoding', () => cp.execFileSync('printf', ['%s-%s', 'a', 'b'], { encoding: 'utf8' })],
+    ['execSync failure', () => cp.execSync('echo oops >&2; exit 7', { stdio: 'pipe' })],
+    ['execFileSync missing', () => cp.execFileSync('/definitely/missing', ['x'])],
+    ['spawnSync', () => cp.spawnSync('sh', ['-c', 'echo out; echo err >&2; exit 3'], { encoding: 'utf8' })],
+    ['spawnSync timeout', () => cp.spawnSync('sleep', ['5'], { timeout: 50 })],
+    ['spawnSync killSignal', () => cp.spawnSync('sleep', ['5'], { timeout: 50, killSignal: 'SIGKILL' })],
+    ['spawnSync maxBuffer', () => cp.spawnSync('sh', ['-c', 'head -c 100000 /dev/zero'], { maxBuffer: 1000 })],
+    ['spawnSync bad argument', () => cp.spawnSync(42 as never)],
+    ['spawnSync env and cwd', () => cp.spawnSync('sh', ['-c', 'echo $GREEN; pwd'], { env: { GREEN: 'yes', PATH: process.env.PATH }, cwd: '/', encoding: 'utf8' })],
+  ];
+
+  function shape(value: unknown): unknown {
+    const plain = (v: unknown): unknown => (Buffer.isBuffer(v) ? `<${v.length} bytes>` : v);
+    if (value instanceof Error) {
+      const e = value as NodeJS.ErrnoException & { status?: number; signal?: string; stdout?: unknown; stderr?: unknown; spawnargs?: string[] };
+      return { error: { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, spawnargs: e.spawnargs, status: e.status, signal: e.signal, stdout: plain(e.stdout), stderr: plain(e.stderr) } };
+    }
+    if (value !== null && typeof value === 'object' && 'status' in value) {
+      const r = value as { status: unknown; signal: unknown; stdout: unknown; stderr: unknown; error?: Error; output: unknown[] };
+      return { status: r.status, signal: r.signal, stdout: plain(r.stdout), stderr: plain(r.stderr), error: r.error && shape(r.error), output: r.output?.map(plain) };
+    }
+    return plain(value);
+  }
+
+  const runAll = (): unknown[] => cases.map(([label, fn]) => {
+    try {
+      return [label, shape(fn())];
+    } catch (err) {
+      return [label, shape(err)];
+    }
+  });
+
+  it('gives, inside a fiber, what Node gives: values, statuses, signals and errors', async () => {
+    const expected = runAll();
+    patchAll();
+    try {
+      assert.deepEqual(await runInFiber(runAll), expected);
+      assert.deepEqual(runAll(), expected); // and on the root, Node's own
+    } finally {
+      unpatchAll();
+    }
+  });
+
+  it('runs 100 execSync calls at once: each child waits until all 100 have started', async () => {
+    const dir = fs.mkdtempSync(path.join(base, 'barrier-'));
+    patchAll();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    try {
+      const outputs = await runInFiber(() => {
+        const children = Array.from({ length: 100 }, (_, i) => spawn(() => cp.execSync(
+          `touch ${dir}/${i}; while [ "$(ls ${dir} | wc -l)" -lt 100 ]; do sleep 0.05; done; echo ${i}`,
+        ).toString().trim()));
+        joinAll(children, { raiseError: true });
+        return children.map((g) => g.value);
+      });
+      assert.deepEqual(outputs, Array.from({ length: 100 }, (_, i) => String(i)));
+      assert.ok(ticks > 0, 'the event loop did not run while the children ran');
+    } finally {
+      clearInterval(ticker);
+      unpatchAll();
+    }
+  });
+
+  it('kills the child when its fiber is killed while waiting', async () => {
+    const pidFile = path.join(base, 'pid');
+    patchAll();
+    try {
+      const pid = await runInFiber(() => {
+        const waiting = spawn(() => cp.execSync(`echo $$ > ${pidFile}; exec sleep 30`));
+        while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, 'utf8').trim() === '') sleep(5);
+        waiting.kill();
+        return Number(fs.readFileSync(pidFile, 'utf8'));
+      });
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        try {
+          process.kill(pid, 0);
+        } catch {
+          alive = false;
+        }
+      }
+      assert.equal(alive, false, `child ${pid} outlived its fiber`);
+    } finally {
+      unpatchAll();
+    }
   });
 });
