@@ -8,22 +8,28 @@
  *   //                           node --require stackful/register app.js
  *
  * Covered so far: the `fs` *Sync family (see FS_COVERED / FS_NOT_COVERED),
- * and child_process execSync / execFileSync / spawnSync.
+ * child_process execSync / execFileSync / spawnSync, zlib's one-shot *Sync
+ * functions, and crypto's pbkdf2Sync, scryptSync, hkdfSync, randomFillSync and
+ * generateKeyPairSync.
  * Not patched, on purpose: Atomics.wait (it blocks the whole thread by design).
  */
 import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { greenSpawnSync } from './io/child_process.js';
 import { FS_COVERED, FS_NOT_COVERED, greenFs } from './io/fs.js';
+import { CRYPTO_COVERED, greenCrypto, greenZlib, ZLIB_COVERED } from './io/work.js';
 
-export { FS_COVERED, FS_NOT_COVERED };
+export { FS_COVERED, FS_NOT_COVERED, ZLIB_COVERED, CRYPTO_COVERED };
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
 // The module object itself (what require('fs') and the ESM default export
 // share), so that `const { readFileSync } = require('fs')` taken after
 // patching gets the green function.
-const fsModule = createRequire(__filename)('fs') as Record<string, AnyFunction>;
+const nodeRequire = createRequire(__filename);
+const fsModule = nodeRequire('fs') as Record<string, AnyFunction>;
+const zlibModule = nodeRequire('zlib') as Record<string, AnyFunction>;
+const cryptoModule = nodeRequire('crypto') as Record<string, AnyFunction>;
 void fs;
 
 /** module -> name -> original */
@@ -54,10 +60,24 @@ export function patchChildProcess(): void {
   patch(binding, 'spawn', (original) => greenSpawnSync(original as never) as AnyFunction);
 }
 
+/** Patches zlib's one-shot *Sync functions (gzipSync, inflateSync, brotliCompressSync, ...). */
+export function patchZlib(): void {
+  for (const name of ZLIB_COVERED) patch(zlibModule, name, (original) => greenZlib(name, original));
+  syncBuiltinESMExports();
+}
+
+/** Patches crypto's pbkdf2Sync, scryptSync, hkdfSync, randomFillSync and generateKeyPairSync. */
+export function patchCrypto(): void {
+  for (const name of CRYPTO_COVERED) patch(cryptoModule, name, (original) => greenCrypto(name, original));
+  syncBuiltinESMExports();
+}
+
 /** Patches every family stackful covers. */
 export function patchAll(): void {
   patchFs();
   patchChildProcess();
+  patchZlib();
+  patchCrypto();
 }
 
 /** Puts every original back. */

@@ -261,3 +261,57 @@ describe('stackful/patch: child_process', () => {
     }
   });
 });
+
+describe('stackful/patch: zlib and crypto', () => {
+  const req = createRequire(__filename);
+  const zlib = req('zlib') as typeof import('node:zlib');
+  const crypto = req('crypto') as typeof import('node:crypto');
+  after(() => unpatchAll());
+
+  const data = Buffer.from('stackful '.repeat(1000));
+  const cases: Array<[string, () => unknown]> = [
+    ['gzipSync', () => zlib.gzipSync(data).toString('base64')],
+    ['gunzipSync', () => zlib.gunzipSync(zlib.gzipSync(data)).toString()],
+    ['deflateRawSync level', () => zlib.deflateRawSync(data, { level: 1 }).toString('base64')],
+    ['brotliCompressSync', () => zlib.brotliDecompressSync(zlib.brotliCompressSync(data)).length],
+    ['gunzipSync garbage', () => zlib.gunzipSync(Buffer.from('not gzip at all'))],
+    ['pbkdf2Sync', () => crypto.pbkdf2Sync('secret', 'salt', 1000, 32, 'sha256').toString('hex')],
+    ['pbkdf2Sync bad digest', () => crypto.pbkdf2Sync('secret', 'salt', 1, 32, 'no-such-digest')],
+    ['scryptSync', () => crypto.scryptSync('secret', 'salt', 32, { N: 1024 }).toString('hex')],
+    ['hkdfSync', () => Buffer.from(crypto.hkdfSync('sha256', 'key', 'salt', 'info', 16)).toString('hex')],
+    ['randomFillSync', () => {
+      const buf = crypto.randomFillSync(Buffer.alloc(64));
+      return [buf.length, buf.some((b) => b !== 0)];
+    }],
+    ['generateKeyPairSync', () => {
+      const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      return [publicKey.type, privateKey.type, privateKey.asymmetricKeyType];
+    }],
+  ];
+  const runAll = (): unknown[] => cases.map(([label, fn]) => {
+    try {
+      return [label, { value: fn() }];
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return [label, { error: { name: e.name, code: e.code, errno: e.errno, message: e.message } }];
+    }
+  });
+
+  it('gives, inside a fiber, what Node gives, and parks only the fiber', async () => {
+    const expected = runAll();
+    patchAll();
+    try {
+      const { results, parked } = await runInFiber(() => {
+        let immediateRan = false;
+        setImmediate(() => (immediateRan = true));
+        crypto.scryptSync('secret', 'salt', 64, { N: 16384 });
+        return { parked: immediateRan, results: runAll() };
+      });
+      assert.equal(parked, true, 'scryptSync did not yield inside the fiber');
+      assert.deepEqual(results, expected);
+      assert.deepEqual(runAll(), expected);
+    } finally {
+      unpatchAll();
+    }
+  });
+});

@@ -15,10 +15,10 @@ import { Fiber } from '../fiber.js';
 import { Waiter } from '../hub.js';
 
 type Callback = (err: NodeJS.ErrnoException | null, ...results: unknown[]) => void;
-type Twin = (...args: unknown[]) => void;
+export type Twin = (...args: unknown[]) => void;
 
 /** How a sync function maps onto its callback twin. */
-interface Recipe {
+export interface Recipe {
   /** The twin's results, as the sync function returns them (default: the first). */
   result?: (results: unknown[], args: unknown[]) => unknown;
   /** An error the sync function turns into a return value instead. */
@@ -94,14 +94,26 @@ export const FS_NOT_COVERED: readonly string[] = Object.keys(fs).filter((name) =
 
 /** Builds the green version of `fs[name]`, calling `original` on the root fiber. */
 export function greenFs(name: string, original: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
-  const recipe = recipes[name]!;
-  const twinName = name.slice(0, -4);
+  const twin: Twin = name === 'existsSync' ? (existsTwin as Twin) : ((fs as unknown as Record<string, Twin>)[name.slice(0, -4)]!);
+  return greenFromCallback(`fs.${name}`, original, twin, recipes[name]!);
+}
+
+/**
+ * The green version of a sync function whose error-first callback twin does
+ * the same work off the thread: on the root fiber, `original`; in a fiber,
+ * `twin(...args, callback)` while the fiber is parked.
+ */
+export function greenFromCallback(
+  what: string,
+  original: (...args: unknown[]) => unknown,
+  twin: Twin,
+  recipe: Recipe = {},
+): (...args: unknown[]) => unknown {
   const green = function (this: unknown, ...args: unknown[]): unknown {
     if (Fiber.current === Fiber.root) return original.apply(this, args);
-    const twin: Twin = name === 'existsSync' ? (existsTwin as Twin) : ((fs as unknown as Record<string, Twin>)[twinName]!);
     const waiter = new Waiter<unknown[]>();
     let waiting = true;
-    twin.call(fs, ...args, (err: NodeJS.ErrnoException | null, ...results: unknown[]) => {
+    twin.call(undefined, ...args, (err: NodeJS.ErrnoException | null, ...results: unknown[]) => {
       if (!waiting) {
         if (err === null) recipe.late?.(results);
         return;
@@ -115,13 +127,13 @@ export function greenFs(name: string, original: (...args: unknown[]) => unknown)
       }
     });
     try {
-      const results = waiter.wait(`fs.${name}`);
+      const results = waiter.wait(what);
       return recipe.result ? recipe.result(results, args) : results[0];
     } finally {
       waiting = false;
     }
   };
-  Object.defineProperty(green, 'name', { value: original.name || name });
+  Object.defineProperty(green, 'name', { value: original.name });
   Object.defineProperty(green, 'length', { value: original.length });
   // Keep what hangs off the original (realpathSync.native, ...), unpatched.
   for (const key of Reflect.ownKeys(original)) {
