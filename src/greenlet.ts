@@ -160,8 +160,10 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.#observed = true;
     if (this.#dead) return;
     if (this.fiber.state === 'new') {
-      // Never ran: it never will.
-      this.#finish(false, error instanceof FiberExit ? (error.value as T) : undefined, undefined);
+      // Never ran: it never will. A FiberExit is a clean finish; any other
+      // error is what the greenlet failed with.
+      if (error instanceof FiberExit) this.#finish(false, error.value as T, undefined);
+      else this.#finish(true, undefined, error);
       return;
     }
     throwInto(this.fiber, error);

@@ -201,6 +201,14 @@ describe('Greenlet', () => {
     assert.equal(g.dead, true);
   });
 
+  it('kill() of a greenlet that never started, with an error, makes it fail with that error', async () => {
+    const g = spawn(() => 1);
+    g.kill(new Error('before start'));
+    assert.equal(g.successful(), false);
+    assert.equal((g.exception as Error).message, 'before start');
+    await assert.rejects(Promise.resolve(g), /before start/);
+  });
+
   it('kill() with an error makes it fail with that error', async () => {
     const result = await runInFiber(() => {
       const g = spawn(() => sleep(1000));
