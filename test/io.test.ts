@@ -84,11 +84,12 @@ describe('stackful/patch: fs', () => {
     try {
       const greenDir = fs.mkdtempSync(path.join(base, 'run-'));
       const { results, parked } = await runInFiber(() => {
-        // Proof that the call parked the fiber: an immediate ran before it returned.
-        let immediateRan = false;
-        setImmediate(() => (immediateRan = true));
+        // Proof that the call parked the fiber: the hub finished its callback
+        // and ran the tick queue before the call returned.
+        let tickRan = false;
+        process.nextTick(() => (tickRan = true));
         nodeFs.readFileSync(__filename);
-        return { parked: immediateRan, results: runScript(greenDir) };
+        return { parked: tickRan, results: runScript(greenDir) };
       });
       assert.equal(parked, true, 'readFileSync did not yield inside the fiber');
       assert.deepEqual(normalized(greenDir, results), expected);
@@ -222,8 +223,12 @@ describe('stackful/patch: child_process', () => {
     const ticker = setInterval(() => ticks++, 5);
     try {
       const outputs = await runInFiber(() => {
+        // A child that waits 10 s in vain marks the run failed, and the rest
+        // give up at once: a broken patch fails this test instead of hanging it.
         const children = Array.from({ length: 100 }, (_, i) => spawn(() => cp.execSync(
-          `touch ${dir}/${i}; while [ "$(ls ${dir} | wc -l)" -lt 100 ]; do sleep 0.05; done; echo ${i}`,
+          `touch ${dir}/${i}; n=0; while [ "$(ls ${dir} | wc -l)" -lt 100 ] && [ ! -e ${dir}.failed ]; do ` +
+            `n=$((n+1)); if [ $n -gt 200 ]; then touch ${dir}.failed; fi; sleep 0.05; done; ` +
+            `if [ -e ${dir}.failed ]; then echo alone; else echo ${i}; fi`,
         ).toString().trim()));
         joinAll(children, { raiseError: true });
         return children.map((g) => g.value);
@@ -302,10 +307,10 @@ describe('stackful/patch: zlib and crypto', () => {
     patchAll();
     try {
       const { results, parked } = await runInFiber(() => {
-        let immediateRan = false;
-        setImmediate(() => (immediateRan = true));
+        let tickRan = false;
+        process.nextTick(() => (tickRan = true));
         crypto.scryptSync('secret', 'salt', 64, { N: 16384 });
-        return { parked: immediateRan, results: runAll() };
+        return { parked: tickRan, results: runAll() };
       });
       assert.equal(parked, true, 'scryptSync did not yield inside the fiber');
       assert.deepEqual(results, expected);

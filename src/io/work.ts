@@ -9,10 +9,14 @@ import * as crypto from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { greenFromCallback, type Twin } from './fs.js';
 
-/** zlib's one-shot *Sync functions that have a callback twin. */
-export const ZLIB_COVERED: readonly string[] = Object.keys(zlib).filter(
-  (name) => name.endsWith('Sync') && typeof (zlib as unknown as Record<string, unknown>)[name.slice(0, -4)] === 'function',
-);
+/** zlib's one-shot *Sync functions (those this Node has), each with a callback twin. */
+export const ZLIB_COVERED: readonly string[] = [
+  'deflateSync', 'inflateSync', 'gzipSync', 'gunzipSync', 'deflateRawSync', 'inflateRawSync', 'unzipSync',
+  'brotliCompressSync', 'brotliDecompressSync', 'zstdCompressSync', 'zstdDecompressSync',
+].filter((name) => {
+  const z = zlib as unknown as Record<string, unknown>;
+  return typeof z[name] === 'function' && typeof z[name.slice(0, -4)] === 'function';
+});
 
 export const CRYPTO_COVERED: readonly string[] = ['pbkdf2Sync', 'scryptSync', 'generateKeyPairSync', 'randomFillSync', 'hkdfSync'].filter(
   (name) => typeof (crypto as unknown as Record<string, unknown>)[name] === 'function',
