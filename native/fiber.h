@@ -93,12 +93,10 @@ class Scheduler {
     }
   }
 
-  // Marks the thread as going away: fibers still suspended are abandoned.
+  // The thread is going away (V8 still usable): fibers still suspended are abandoned.
   void Shutdown() {
-    shutting_down_ = true;
     v8_.Shutdown();
   }
-  bool shutting_down() const { return shutting_down_; }
 
  private:
   static void Entry(void* arg);
@@ -121,7 +119,6 @@ class Scheduler {
   StackPool pool_;
   V8State v8_;
   SchedulerStats stats_;
-  bool shutting_down_ = false;
 };
 
 }  // namespace stackful
