@@ -43,6 +43,13 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("stackBytesReserved", Napi::Number::New(env, static_cast<double>(s.stack_bytes_reserved)));
   out.Set("stackBytesPooled", Napi::Number::New(env, static_cast<double>(s.stack_bytes_pooled)));
   out.Set("guardPages", Napi::String::New(env, s.guard_pages));
+  YoungGcStats y = Get(info)->scheduler->v8().young_gc_stats();
+  Napi::Object young = Napi::Object::New(env);
+  young.Set("path", Napi::String::New(env, y.path));
+  if (*y.reason != '\0') young.Set("reason", Napi::String::New(env, y.reason));
+  young.Set("scavenges", Napi::Number::New(env, static_cast<double>(y.scavenges)));
+  young.Set("skipping", Napi::Number::New(env, static_cast<double>(y.skipping)));
+  out.Set("youngGc", young);
   return out;
 }
 

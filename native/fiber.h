@@ -83,6 +83,9 @@ class Scheduler {
   Status SetNext(Fiber* next);
 
   SchedulerStats stats() const;
+  // Suspended fibers, the root included when it is not running: every started
+  // fiber but the running one, plus the root when another one runs.
+  size_t suspended_count() const { return stats_.live; }
 
   // Visits every suspended fiber (the root included, when not running).
   template <typename Visit>

@@ -5,6 +5,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -583,11 +585,11 @@ void VisitRange(void* visitor, int slot, const void* low, const void* high) {
 }
 
 void GcPrologue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) {
-  static_cast<V8State*>(data)->BeforeGc(type == v8::kGCTypeMarkSweepCompact);
+  static_cast<V8State*>(data)->BeforeGc(type == v8::kGCTypeMarkSweepCompact, type == v8::kGCTypeScavenge);
 }
 
 void GcEpilogue(v8::Isolate*, v8::GCType type, v8::GCCallbackFlags, void* data) {
-  static_cast<V8State*>(data)->AfterGc(type == v8::kGCTypeMarkSweepCompact);
+  static_cast<V8State*>(data)->AfterGc(type == v8::kGCTypeMarkSweepCompact, type == v8::kGCTypeScavenge);
 }
 
 }  // namespace
@@ -676,6 +678,7 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
   }
 
   scheduler->root()->v8.thread_id = *thread_id_slot_;
+  by_thread_id_[scheduler->root()->v8.thread_id] = scheduler->root();
   context_ = new v8::Global<v8::Context>(isolate, isolate->GetCurrentContext());
   entry_ = new v8::Global<v8::Function>(isolate, FromNapi(entry).As<v8::Function>());
   pending_exception_ = new v8::Global<v8::Value>();
@@ -839,6 +842,7 @@ void V8State::Suspend(Fiber* from, Fiber* to) {
 #ifndef STACKFUL_NO_ASYNC_CONTEXT
   SaveAsyncContext(static_cast<v8::Isolate*>(isolate_), from);
 #endif
+  from->v8.parked_at = scavenges_;
   new (UnlockerOf(from)) v8::Unlocker(static_cast<v8::Isolate*>(isolate_));
   Handoff(to);
 }
@@ -881,6 +885,7 @@ void V8State::Run(Fiber* self) {
   {
     v8::Locker locker(isolate);  // a new V8 thread: fresh state, a new thread id
     self->v8.thread_id = *thread_id_slot_;
+    by_thread_id_[self->v8.thread_id] = self;
     // Leave room under V8's limit for native frames, so deep recursion throws
     // RangeError instead of reaching the guard page (test/crash/overflow.js).
     isolate->SetStackLimit(reinterpret_cast<uintptr_t>(self->stack.low) + kStackReserve);
@@ -901,11 +906,221 @@ void V8State::Run(Fiber* self) {
       }
     }
     carried_interrupts_ |= TakeInterrupts();
+    by_thread_id_.erase(self->v8.thread_id);
   }  // ~Locker: frees this thread's V8 state and releases the lock
   isolate->DiscardThreadSpecificMetadata();
 }
 
-void V8State::BeforeGc(bool full) {
+// --- Scavenges and parked fibers ---------------------------------------------
+//
+// Every GC visits the frames and handles of every archived V8 thread, that is
+// of every suspended fiber: V8 keeps them in one list, ThreadManager's
+// "in use" list, and walks it from Heap::IterateRoots. For a scavenge that is
+// most of the pause once thousands of fibers are parked (a few microseconds a
+// fiber, 20 frames deep).
+//
+// A parked fiber's frames and handles cannot change while it is parked. After
+// it has been visited by kCleanAfter scavenges, every young object they
+// referenced has been promoted (a scavenge copies a survivor once, within the
+// young generation, and promotes it the next time: V8's age mark), and old
+// objects never move in a scavenge. Such a fiber is "clean": a scavenge has
+// nothing to find or to update in it. So, for the length of a scavenge only
+// (between our prologue and epilogue callbacks), clean fibers are taken out of
+// V8's list. Full GCs, and everything else that walks archived threads (the
+// deoptimizer, the debugger, heap snapshots), always see all of them.
+//
+// V8 links a thread's state at the head of the list when it archives it, that
+// is when the next fiber takes the lock after it suspended: the list runs from
+// the most recently suspended to the longest parked. The clean fibers are thus
+// one run at its tail. The prologue walks from the head past the fibers that
+// suspended recently and unlinks the rest in O(1); the epilogue puts the run
+// back. The cost of a scavenge no longer grows with the number of parked
+// fibers, only with how many suspended since the last few scavenges.
+//
+// V8's ThreadState is { ThreadId id_; char* data_; ThreadState* next_;
+// ThreadState* previous_; ThreadManager* thread_manager_; } on every
+// supported line (checked in the disassembly of ThreadState::Unlink and
+// LinkInto of Node 20, 22, 24 and 26), and the list is circular around an
+// anchor state whose id is invalid. The ThreadManager is found from the
+// isolate and everything is proven against our own record of which fibers are
+// suspended, in which order, before the first skip (ProbeThreadList). Where
+// any proof fails, scavenges keep visiting every fiber ("visit-all"), and
+// stats().youngGc says so and why. STACKFUL_YOUNG_GC=visit-all forces that
+// path (to compare); STACKFUL_VERIFY_GC=1 checks every skipped fiber at every
+// scavenge and aborts with a message if one was not clean.
+//
+// Only scavenges skip, and only scavenges count: V8's minor mark-sweep
+// (--minor-ms) does not move young objects out, so after it they may still be
+// young; with it, nothing is ever skipped.
+
+namespace {
+
+constexpr uint64_t kCleanAfter = 3;  // scavenges a parked fiber must have been visited by
+constexpr size_t kProbeAfterSuspended = 64;  // the list is probed once this many fibers are parked
+
+constexpr size_t kIdOffset = 0x00;
+constexpr size_t kNextOffset = 0x10;
+constexpr size_t kPreviousOffset = 0x18;
+constexpr size_t kManagerOffset = 0x20;
+constexpr size_t kThreadStateSize = 0x28;
+
+int32_t StateId(const char* state) { return *reinterpret_cast<const int32_t*>(state + kIdOffset); }
+char*& StateNext(char* state) { return *reinterpret_cast<char**>(state + kNextOffset); }
+char*& StatePrevious(char* state) { return *reinterpret_cast<char**>(state + kPreviousOffset); }
+
+// Reads a ThreadState without faulting; false if it cannot be one.
+bool ReadState(const void* state, uintptr_t words[kThreadStateSize / sizeof(uintptr_t)]) {
+  return state != nullptr && reinterpret_cast<uintptr_t>(state) % alignof(void*) == 0 &&
+         SafeRead(state, words, kThreadStateSize);
+}
+
+// The in-use anchor of the isolate's ThreadManager: a pointer in the isolate
+// to an object holding, in this order, the free anchor, the in-use anchor and
+// the isolate itself, where both anchors are ThreadStates with an invalid id
+// that point back at that object.
+char* FindInUseAnchor(void* isolate) {
+  constexpr size_t kPage = 4096, kMaxIsolate = 256 * 1024, kManagerWords = 24;
+  const uintptr_t self = reinterpret_cast<uintptr_t>(isolate);
+  std::vector<uintptr_t> page(kPage / sizeof(uintptr_t));
+  char* found = nullptr;
+  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
+    if (!SafeRead(static_cast<char*>(isolate) + offset, page.data(), kPage)) break;
+    for (uintptr_t candidate : page) {
+      if (candidate < 0x10000 || candidate % 16 != 0 || candidate >> 47 != 0 || candidate == self) continue;
+      uintptr_t manager[kManagerWords];
+      if (!SafeRead(reinterpret_cast<void*>(candidate), manager, sizeof(manager))) continue;
+      for (size_t k = 2; k < kManagerWords; ++k) {
+        if (manager[k] != self) continue;
+        uintptr_t free_anchor[5], in_use_anchor[5];
+        if (!ReadState(reinterpret_cast<void*>(manager[k - 2]), free_anchor) ||
+            !ReadState(reinterpret_cast<void*>(manager[k - 1]), in_use_anchor)) continue;
+        auto is_anchor = [&](const uintptr_t* w) {
+          return static_cast<int32_t>(w[kIdOffset / 8]) == -1 && w[kManagerOffset / 8] == candidate;
+        };
+        if (!is_anchor(free_anchor) || !is_anchor(in_use_anchor)) continue;
+        char* anchor = reinterpret_cast<char*>(manager[k - 1]);
+        if (found != nullptr && found != anchor) return nullptr;  // ambiguous: refuse
+        found = anchor;
+      }
+    }
+  }
+  return found;
+}
+
+bool SkipDisabledByEnv() {
+  const char* path = getenv("STACKFUL_YOUNG_GC");
+  return path != nullptr && strcmp(path, "visit-all") == 0;
+}
+
+}  // namespace
+
+// Finds V8's list of archived threads and proves that it holds exactly the
+// suspended fibers, most recently suspended first.
+bool V8State::ProbeThreadList() {
+  in_use_anchor_ = FindInUseAnchor(isolate_);
+  if (in_use_anchor_ == nullptr) {
+    skip_reason_ = "V8's list of archived threads (ThreadManager) was not found in the isolate";
+    return false;
+  }
+  const uintptr_t manager = *reinterpret_cast<uintptr_t*>(in_use_anchor_ + kManagerOffset);
+  size_t suspended = 0;
+  scheduler_->ForEachSuspended([&](Fiber*) { ++suspended; });
+  size_t listed = 0;
+  uint64_t newest = UINT64_MAX;
+  char* previous = in_use_anchor_;
+  for (char* state = StateNext(in_use_anchor_); state != in_use_anchor_; state = StateNext(state)) {
+    uintptr_t words[kThreadStateSize / sizeof(uintptr_t)];
+    if (!ReadState(state, words) || StatePrevious(state) != previous || words[kManagerOffset / 8] != manager) {
+      skip_reason_ = "V8's list of archived threads does not have the expected layout";
+      return false;
+    }
+    auto it = by_thread_id_.find(StateId(state));
+    if (it == by_thread_id_.end() || it->second->state != FiberState::kSuspended) {
+      skip_reason_ = "V8's list of archived threads holds a thread that is not a suspended fiber";
+      return false;
+    }
+    if (it->second->v8.parked_at > newest) {
+      skip_reason_ = "V8's list of archived threads is not in the order the fibers suspended";
+      return false;
+    }
+    newest = it->second->v8.parked_at;
+    previous = state;
+    if (++listed > suspended) break;
+  }
+  if (listed != suspended || StatePrevious(in_use_anchor_) != previous) {
+    skip_reason_ = "V8's list of archived threads does not hold exactly the suspended fibers";
+    return false;
+  }
+  return true;
+}
+
+void V8State::BeforeScavenge() {
+  const uint64_t scavenge = scavenges_++;
+  if (skipped_first_ != nullptr) AfterScavenge();  // an epilogue went missing
+  if (skip_path_ == SkipPath::kOff) return;
+  if (skip_path_ == SkipPath::kPending) {
+    if (SkipDisabledByEnv()) {
+      skip_path_ = SkipPath::kOff;
+      skip_reason_ = "STACKFUL_YOUNG_GC=visit-all";
+      return;
+    }
+    if (scheduler_->suspended_count() < kProbeAfterSuspended) return;
+    skip_path_ = ProbeThreadList() ? SkipPath::kOn : SkipPath::kOff;
+    if (skip_path_ == SkipPath::kOff) return;
+    const char* verify = getenv("STACKFUL_VERIFY_GC");
+    verify_skip_ = verify != nullptr && strcmp(verify, "1") == 0;
+  }
+  // Past the fibers that suspended since the last few scavenges...
+  char* state = StateNext(in_use_anchor_);
+  for (; state != in_use_anchor_; state = StateNext(state)) {
+    auto it = by_thread_id_.find(StateId(state));
+    if (it != by_thread_id_.end() && scavenge - it->second->v8.parked_at >= kCleanAfter) break;
+  }
+  if (state == in_use_anchor_) return;
+  // ...every one is clean: take the run [state, tail] out of the list.
+  skipped_first_ = state;
+  skipped_last_ = StatePrevious(in_use_anchor_);
+  char* before = StatePrevious(state);
+  StateNext(before) = in_use_anchor_;
+  StatePrevious(in_use_anchor_) = before;
+  skipping_scavenges_++;
+  if (verify_skip_) VerifySkipped(scavenge);
+}
+
+void V8State::AfterScavenge() {
+  if (skipped_first_ == nullptr) return;
+  char* tail = StatePrevious(in_use_anchor_);
+  StateNext(tail) = skipped_first_;
+  StatePrevious(skipped_first_) = tail;
+  StateNext(skipped_last_) = in_use_anchor_;
+  StatePrevious(in_use_anchor_) = skipped_last_;
+  skipped_first_ = skipped_last_ = nullptr;
+}
+
+void V8State::VerifySkipped(uint64_t scavenge) const {
+  for (char* state = skipped_first_;; state = StateNext(state)) {
+    auto it = by_thread_id_.find(StateId(state));
+    if (it == by_thread_id_.end() || it->second->state != FiberState::kSuspended ||
+        scavenge - it->second->v8.parked_at < kCleanAfter) {
+      fprintf(stderr, "stackful: STACKFUL_VERIFY_GC: scavenge %llu skipped V8 thread %d, which is not a clean parked fiber\n",
+              static_cast<unsigned long long>(scavenge), StateId(state));
+      abort();
+    }
+    if (state == skipped_last_) break;
+  }
+}
+
+YoungGcStats V8State::young_gc_stats() const {
+  YoungGcStats s;
+  s.path = skip_path_ == SkipPath::kOn ? "skip-clean" : skip_path_ == SkipPath::kOff ? "visit-all" : "pending";
+  s.reason = skip_reason_;
+  s.scavenges = scavenges_;
+  s.skipping = skipping_scavenges_;
+  return s;
+}
+
+void V8State::BeforeGc(bool full, bool scavenge) {
+  if (scavenge) BeforeScavenge();
   if (scan_stack_ == nullptr) return;
   *static_cast<const void**>(scan_stack_) = StackTop(scheduler_->current());
   if (!full || !use_segments_) return;
@@ -915,7 +1130,8 @@ void V8State::BeforeGc(bool full) {
   });
 }
 
-void V8State::AfterGc(bool full) {
+void V8State::AfterGc(bool full, bool scavenge) {
+  if (scavenge) AfterScavenge();
   if (full && use_segments_) sym::table.clear_stack_segments(scan_stack_);
 }
 

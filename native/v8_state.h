@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 
 namespace v8 {
 class Value;
@@ -34,6 +35,16 @@ struct V8FiberState {
   // The fiber's async context (V8's continuation-preserved embedder data,
   // where AsyncLocalStorage lives on Node 24+): a v8::Global, empty when unset.
   alignas(void*) unsigned char async_context[sizeof(void*)] = {};
+  // How many scavenges had begun when the fiber last suspended (see BeforeGc).
+  uint64_t parked_at = 0;
+};
+
+// Whether scavenges skip the fibers whose frames can hold no young object.
+struct YoungGcStats {
+  const char* path = "";     // "skip-clean" | "visit-all" | "pending"
+  const char* reason = "";   // why "visit-all", when it is not by choice
+  uint64_t scavenges = 0;    // scavenges seen since the thread loaded stackful
+  uint64_t skipping = 0;     // of those, how many left parked fibers out
 };
 
 // What V8 offers this thread, as found by Probe().
@@ -81,10 +92,12 @@ class V8State {
 
   // GC hooks: make cppgc's conservative stack scan see the running stack and
   // every suspended one, and nothing else.
-  void BeforeGc(bool full);
-  void AfterGc(bool full);
+  void BeforeGc(bool full, bool scavenge);
+  void AfterGc(bool full, bool scavenge);
   // cppgc's scan callback (V8 13.x+): visits every suspended stack.
   static void ScanSuspendedStacks(void* visitor);
+
+  YoungGcStats young_gc_stats() const;
 
  private:
   static void HotCreate(const v8::FunctionCallbackInfo<v8::Value>& info);
@@ -96,6 +109,10 @@ class V8State {
   const void* StackTop(const Fiber* fiber) const;
   int TakeInterrupts();
   void ReRequestInterrupts();
+  void BeforeScavenge();
+  void AfterScavenge();
+  bool ProbeThreadList();
+  void VerifySkipped(uint64_t scavenge) const;
 
   Scheduler* scheduler_ = nullptr;
   void* isolate_ = nullptr;           // v8::Isolate*
@@ -116,6 +133,18 @@ class V8State {
   const void* root_stack_start_ = nullptr;
   int carried_interrupts_ = 0;
   bool callbacks_installed_ = false;
+
+  // Scavenges and parked fibers (see "Scavenges and parked fibers" in v8_state.cc).
+  enum class SkipPath : uint8_t { kPending, kOn, kOff };
+  SkipPath skip_path_ = SkipPath::kPending;
+  const char* skip_reason_ = "";
+  bool verify_skip_ = false;               // STACKFUL_VERIFY_GC=1: check every skipped fiber
+  uint64_t scavenges_ = 0;
+  uint64_t skipping_scavenges_ = 0;
+  char* in_use_anchor_ = nullptr;          // V8's list of archived threads (a v8::internal::ThreadState)
+  char* skipped_first_ = nullptr;          // the run of that list taken out during a scavenge
+  char* skipped_last_ = nullptr;
+  std::unordered_map<int32_t, Fiber*> by_thread_id_;  // fibers that have run, by V8 thread id
 };
 
 }  // namespace stackful

@@ -63,6 +63,14 @@ export interface NativeStats {
   stackBytesPooled: number;
   /** How guard pages are made: 'region' (Linux 6.13+, no mapping each) or 'mprotect'; '' before the first stack. */
   guardPages: '' | 'region' | 'mprotect';
+  /**
+   * How young-generation GCs (scavenges) treat parked fibers. 'skip-clean': a
+   * fiber parked through 3 scavenges holds no young object any more, and later
+   * scavenges leave it out, so their pause does not grow with the number of
+   * parked fibers; 'visit-all': every scavenge visits every parked fiber
+   * (`reason` says why); 'pending': decided once 64 fibers are parked.
+   */
+  youngGc: { path: 'skip-clean' | 'visit-all' | 'pending'; reason?: string; scavenges: number; skipping: number };
 }
 
 /** Names a native fiber: its slot and the slot's generation (see native/fiber.h). */

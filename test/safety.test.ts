@@ -5,22 +5,48 @@ import { describeChild, report, runChild } from './helpers';
 
 describe('GC safety', () => {
   it('keeps objects held only by 2,000 fibers parked 32 frames deep intact through forced full and minor GCs', () => {
-    const child = runChild('gc-safety.js', ['2000', '32']);
+    const child = runChild('gc-safety.js', ['2000', '32'], { env: { STACKFUL_VERIFY_GC: '1' } });
     assert.equal(child.status, 0, describeChild(child));
     assert.equal(child.stderr, '');
     assert.deepEqual(report(child), { checked: 2000, depth: 32 });
   });
 });
 
+describe('scavenges and parked fibers', () => {
+  // STACKFUL_VERIFY_GC=1: every fiber left out of a scavenge is checked to be
+  // one parked through three scavenges, or the child aborts.
+  it('leave out fibers parked through three scavenges, and what those fibers hold stays intact', () => {
+    const child = runChild('young-gc.js', ['3000', '20'], { env: { STACKFUL_VERIFY_GC: '1' } });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    const r = report(child);
+    assert.equal(r.checked, 3000);
+    assert.equal(r.path, 'skip-clean');
+    // 20 scavenges with everything parked: all but the first three skip.
+    assert.ok(r.skippingBefore >= 15 && r.skipping > r.skippingBefore, JSON.stringify(r));
+  });
+
+  it('visit every parked fiber with STACKFUL_YOUNG_GC=visit-all, with the same results', () => {
+    const child = runChild('young-gc.js', ['1000', '20'], { env: { STACKFUL_YOUNG_GC: 'visit-all' } });
+    assert.equal(child.status, 0, describeChild(child));
+    const r = report(child);
+    assert.equal(r.checked, 1000);
+    assert.equal(r.path, 'visit-all');
+    assert.equal(r.skipping, 0);
+  });
+});
+
 describe('torture', () => {
   it('1,000 fibers switching in a seeded random order through forced GCs keep every value (8 s)', () => {
-    const child = runChild('torture.js', ['8', '1000'], { timeoutMs: 60_000 });
+    const child = runChild('torture.js', ['8', '1000'], { timeoutMs: 60_000, env: { STACKFUL_VERIFY_GC: '1' } });
     assert.equal(child.status, 0, describeChild(child));
     assert.equal(child.stderr, '');
     const r = report(child);
     assert.equal(r.finished, 1000);
     assert.equal(r.live, 0);
     assert.ok(r.switches > 10_000 && r.checks >= r.switches && r.minor > 0 && r.major > 0, JSON.stringify(r));
+    assert.equal(r.youngGc.path, 'skip-clean');
+    assert.ok(r.youngGc.skipping > 0, JSON.stringify(r.youngGc));
   });
 });
 

@@ -9,13 +9,20 @@
  * (`gc({ type: 'minor' })`, a scavenge) and of a full GC (`gc()`) is timed
  * with performance.now(), several times each.
  *
+ * Two fiber columns: "fiber", stackful as it ships, where a scavenge leaves
+ * out the fibers that three scavenges have already seen parked (nothing young
+ * can be left in their frames), and "fiber, visit-all", the same with
+ * STACKFUL_YOUNG_GC=visit-all, where every scavenge walks every parked fiber
+ * (what stackful did before). The first three scavenges after parking are a
+ * warm-up for every column and are not kept.
+ *
  * One operation: one GC; the number is its pause in milliseconds (the median).
  * Each kind and each count runs in its own fresh process. Fibers cannot reach
  * 100,000 with default settings (see memory.ts): parking stops while
  * MAPPING_HEADROOM mappings are left, and that row holds the count reached
  * and says so.
  */
-import { Fiber } from 'stackful';
+import { Fiber, stats } from 'stackful';
 import { formatCount, gc, MAPPING_HEADROOM, park, timeMs, type Context } from '../lib/harness.js';
 import type { CaseAbout, JobParams, Mode } from '../lib/types.js';
 
@@ -57,6 +64,16 @@ export const suspendedDeep: Record<string, Parker<unknown>> = {
     },
     release: (f) => (f as Fiber).kill(),
   },
+  'fiber.visit-all': {
+    start() {
+      // Read by the addon at the first scavenge with fibers parked.
+      process.env.STACKFUL_YOUNG_GC = 'visit-all';
+      const f = new Fiber(() => fiberFrames(DEPTH));
+      f.run();
+      return f;
+    },
+    release: (f) => (f as Fiber).kill(),
+  },
   generator: {
     start() {
       const g = generatorFrames(DEPTH);
@@ -92,7 +109,7 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
   if (parker === undefined) throw new Error(`gc-pause: no implementation ${impl}`);
   const position = counts(ctx.mode).indexOf(count);
 
-  const options = impl === 'fiber' ? { keepMappings: MAPPING_HEADROOM } : {};
+  const options = impl.startsWith('fiber') ? { keepMappings: MAPPING_HEADROOM } : {};
   const parked = park(count, () => parker.start(), (item) => parker.release(item), options);
   holding = parked.items; // alive until the process exits
   gc();
@@ -101,8 +118,9 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
   // finishes what they have not: without a pause here the first scavenges
   // measured that sweeping, up to 100 times their own length.
   await settle(ctx.pick(50, 500));
-  // The first GC of each kind is a warm-up and is not kept.
-  const minor = Array.from({ length: 1 + ctx.pick(5, 11) }, () => timeMs(() => gc({ type: 'minor' }))).slice(1);
+  // The first three scavenges and the first full GC are a warm-up and are not kept.
+  const WARM_UP = 3;
+  const minor = Array.from({ length: WARM_UP + ctx.pick(5, 11) }, () => timeMs(() => gc({ type: 'minor' }))).slice(WARM_UP);
   const full: number[] = [];
   for (let i = 0; i <= ctx.pick(3, 5); i++) {
     await settle(ctx.pick(10, 200));
@@ -111,6 +129,11 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
   full.shift();
 
   const n = parked.items.length;
+  if (impl.startsWith('fiber') && count > 0) {
+    const young = stats().youngGc;
+    const expected = impl === 'fiber' ? 'skip-clean' : 'visit-all';
+    if (young.path !== expected) throw new Error(`gc-pause: ${impl} ran with young-GC path ${young.path} (${young.reason ?? ''}), expected ${expected}`);
+  }
   const note = n < count ? `${formatCount(n)} suspended` : undefined;
   const label = `${formatCount(count)} suspended`;
   ctx.record({ row: `minor GC, ${label}`, unit: 'ms', impl, samples: minor, ops: n, note, order: position });

@@ -9,12 +9,14 @@ export interface ImplStyle {
 export const IMPLS: Record<string, ImplStyle> = {
   fiber: { label: 'fiber (run/yield)', color: '#D55E00' },
   'fiber.switch': { label: 'fiber (switch)', color: '#E69F00' },
+  'fiber.visit-all': { label: 'fiber, scavenges visit all', color: '#F0E442' },
   generator: { label: 'generator', color: '#0072B2' },
   async: { label: 'async/await', color: '#009E73' },
   greenlet: { label: 'greenlet (Python)', color: '#CC79A7' },
+  blocking: { label: 'blocking readFileSync', color: '#56B4E9' },
 };
 
-const FALLBACK = ['#56B4E9', '#F0E442', '#000000', '#999999'];
+const FALLBACK = ['#000000', '#999999'];
 
 export function implStyle(name: string): ImplStyle {
   const known = IMPLS[name];
