@@ -2,9 +2,6 @@
  * Every benchmark case, in the order they run and are shown. A case is one
  * file in this folder (see types.ts, CaseModule); to add one, write the file
  * and add a line here.
- *
- * Room for the IO case, once src/io exists:
- *   'read-file-sync' patched fs.readFileSync inside fibers, against fs.promises.readFile
  */
 import type { CaseModule } from '../lib/types.js';
 
@@ -22,6 +19,7 @@ export const cases: CaseEntry[] = [
   { name: 'gc-pause', load: () => import('./gc-pause.js') },
   { name: 'sleep-zero', load: () => import('./sleep-zero.js') },
   { name: 'queue', load: () => import('./queue.js') },
+  { name: 'read-file-sync', load: () => import('./read-file-sync.js') },
 ];
 
 export function findCase(name: string): CaseEntry {
