@@ -183,7 +183,7 @@ describe('Greenlet', () => {
           log.push('finally');
         }
       });
-      sleep(1);
+      sleep(0); // the greenlet starts (a timer could fire before it does)
       g.kill();
       log.push(`dead ${g.dead} successful ${g.successful()}`);
     });
