@@ -27,9 +27,8 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   #observed = false; // someone asked for the outcome: failures are not "unhandled"
   #links: Array<(g: Greenlet<T>) => void> = [];
   #joiners: Array<Waiter<void>> = [];
-  // Where spawn() was called: captured on creation, formatted only when read
-  // (formatting a stack trace costs tens of microseconds; capturing it, one).
-  #site: { stack?: string } = {};
+  /** Where spawn() was called, for the "blocked forever" report. */
+  readonly spawnedAt: string | undefined;
 
   constructor(fn: (...args: any[]) => T, args: unknown[] = [], options: { name?: string } = {}) {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'a function', fn);
@@ -37,19 +36,15 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.#args = args;
     this.name = options.name ?? fn.name ?? '';
     this.fiber = new Fiber(() => this.#run(), { name: this.name || `greenlet #${this.id}`, parent: Fiber.root });
-    Error.captureStackTrace(this.#site, Greenlet);
-    spawnSites.set(this.fiber, this);
-  }
-
-  /** Where spawn() was called (up to three frames), for the "blocked forever" report. */
-  get spawnedAt(): string | undefined {
-    const frames = this.#site.stack
+    const site: { stack?: string } = {};
+    Error.captureStackTrace(site, Greenlet);
+    this.spawnedAt = site.stack
       ?.split('\n')
       .slice(1)
       .filter((line) => !line.includes(__filename))
       .slice(0, 3)
       .join('\n');
-    return frames ? `at ${frames.trim().replace(/^at /, '')}` : undefined;
+    if (this.spawnedAt) spawnSites.set(this.fiber, `at ${this.spawnedAt.trim().replace(/^at /, '')}`);
   }
 
   /** Creates a greenlet and starts it on the next loop turn. */

@@ -153,8 +153,8 @@ export function throwInto(fiber: Fiber, error: unknown): void {
   else callSoon(deliver);
 }
 
-/** Where each spawned fiber was spawned (filled in by greenlet.ts, formatted when read). */
-export const spawnSites = new WeakMap<Fiber, { readonly spawnedAt: string | undefined }>();
+/** Where each spawned fiber was spawned (filled in by greenlet.ts). */
+export const spawnSites = new WeakMap<Fiber, string>();
 
 /**
  * When the event loop runs out of work while fibers are still parked, nothing
@@ -173,7 +173,7 @@ process.on('beforeExit', () => {
   for (const [fiber, what] of stuck) {
     parkInfo.get(fiber)!.parked = false; // reported once
     lines.push(`  ${fiber} waits in ${what}`);
-    const site = spawnSites.get(fiber)?.spawnedAt;
+    const site = spawnSites.get(fiber);
     if (site) lines.push(`    spawned ${site.trim().replace(/\n\s*/g, '\n      ')}`);
   }
   process.stderr.write(`${lines.join('\n')}\n`);
