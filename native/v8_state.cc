@@ -275,8 +275,13 @@ v8::Global<AsyncContext>* AsyncContextOf(Fiber* fiber) {
 
 void SaveAsyncContext(v8::Isolate* isolate, Fiber* fiber) {
   v8::Local<AsyncContext> data = GetAsyncContext(isolate);
-  if (IsUnset(data)) AsyncContextOf(fiber)->Reset();
-  else AsyncContextOf(fiber)->Reset(isolate, data);
+  v8::Global<AsyncContext>* saved = AsyncContextOf(fiber);
+  // Most switches leave the context as it was: keep the handle, do not remake it.
+  if (IsUnset(data)) {
+    if (!saved->IsEmpty()) saved->Reset();
+  } else if (*saved != data) {
+    saved->Reset(isolate, data);
+  }
 }
 
 void RestoreAsyncContext(v8::Isolate* isolate, Fiber* fiber) {
