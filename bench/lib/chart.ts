@@ -123,14 +123,21 @@ export function renderChart(r: Results, detailsFile: string): string {
     `bars: median of the runs; whiskers: 10th to 90th percentile · every number: bench/results/${detailsFile}`,
   ];
   lines.forEach((line, k) => parts.push(`<text x="16" y="${48 + k * 15}" font-size="11" fill="#444">${esc(line)}</text>`));
+  // The legend, wrapped onto more lines when it would run past the right edge.
   let lx = 16;
+  let ly = 92;
   for (const impl of impls) {
     const style = implStyle(impl);
-    parts.push(`<rect x="${lx}" y="92" width="14" height="14" fill="${style.color}"/>`);
-    parts.push(`<text x="${lx + 20}" y="104" font-size="13">${esc(style.label)}</text>`);
-    lx += 20 + style.label.length * 7.5 + 22;
+    const width = 20 + style.label.length * 7.5 + 22;
+    if (lx > 16 && lx + width - 22 > WIDTH - 16) {
+      lx = 16;
+      ly += 22;
+    }
+    parts.push(`<rect x="${lx}" y="${ly}" width="14" height="14" fill="${style.color}"/>`);
+    parts.push(`<text x="${lx + 20}" y="${ly + 12}" font-size="13">${esc(style.label)}</text>`);
+    lx += width;
   }
-  let y = 126;
+  let y = ly + 34;
   for (const c of r.cases) {
     const p = panel(c, y);
     if (p.height === 0) continue;
