@@ -1,0 +1,941 @@
+/**
+ * stackful/net: green TCP (gevent.socket for Node), built on Node's `net`.
+ *
+ *   const sock = connect(80, 'example.com');      // parks this fiber until connected
+ *   sock.write('GET / HTTP/1.0\r\n\r\n');
+ *   const status = sock.readLine();
+ *
+ *   listen(8000, '127.0.0.1').serveForever((sock) => {   // a greenlet per connection
+ *     for (let line; (line = sock.readLine()) !== null; ) sock.write(`${line}\n`);
+ *   });
+ *
+ * Every call that may wait for the network parks only the calling fiber (a
+ * Waiter woken from Node's socket events); on the root fiber it throws
+ * FiberError ERR_BLOCKING_ON_ROOT, even when it would not have to wait.
+ *
+ * Reading: Node's socket runs in flowing mode and its chunks are kept in a
+ * fiber-side buffer until a read takes them. Above `highWaterMark` bytes the
+ * Node socket is paused, so a fiber that reads slowly makes the peer wait
+ * (TCP flow control) instead of filling memory; it resumes as soon as a read
+ * takes the buffer below the mark, or a read needs more than the mark.
+ *
+ * Writing: write() hands the data to Node and returns; when Node's buffer is
+ * above its own high-water mark (write() returned false) it parks until
+ * 'drain', so a fast writer waits for a slow peer.
+ *
+ * Errors: the socket's 'error' events are always listened to; an error is kept
+ * and thrown by the read or write that comes next (or that is waiting), and by
+ * every one after it, never as an unhandled 'error' event.
+ */
+import * as net from 'node:net';
+import { Fiber } from './fiber.js';
+import { FiberError, invalidArgType, outOfRange } from './errors.js';
+import { currentFiberFor, Waiter } from './hub.js';
+import { Greenlet } from './greenlet.js';
+import { checkTimeout } from './sync/park.js';
+import { TimeoutError } from './timeout.js';
+
+/** Default fiber-side read buffer limit; a Node socket hands over chunks of up to 64 KiB. */
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+/** What a timer wakes a parked call with. */
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/** Keys of the connect and listen steps, callable only from this module. */
+const kConnect: unique symbol = Symbol('connect');
+const kListen: unique symbol = Symbol('listen');
+
+export interface SocketOptions {
+  /**
+   * Milliseconds: each time a call on this socket waits for the network, it
+   * waits at most this long, then throws TimeoutError (code ERR_FIBER_TIMEOUT).
+   * Default: no limit.
+   */
+  timeout?: number;
+  /**
+   * Bytes received and not yet read by a fiber above which the Node socket
+   * is paused (default 64 KiB). A read that needs more (read(n) with a larger
+   * n, a longer line, readAll()) lets the buffer grow to what it needs.
+   */
+  highWaterMark?: number;
+}
+
+type WithoutNodeTimeout<T> = Omit<T, 'timeout' | 'onread'>;
+
+/** Node's net.connect() options, with `timeout` and `highWaterMark` meaning what they mean here. */
+export type ConnectOptions = (WithoutNodeTimeout<net.TcpNetConnectOpts> | WithoutNodeTimeout<net.IpcNetConnectOpts>) & SocketOptions;
+
+/**
+ * Node's server.listen() options, and the options of each accepted Socket:
+ * `timeout` and `highWaterMark` apply to the accepted sockets, not to
+ * accept() itself (which takes its own `timeout`).
+ */
+export interface ListenOptions extends SocketOptions {
+  /** Default 0: a free port chosen by the system. */
+  port?: number;
+  /** Default: Node's (every interface, IPv6 and IPv4 where available). */
+  host?: string;
+  /** A Unix domain socket path, instead of port and host. */
+  path?: string;
+  /** The kernel's queue of connections not yet taken by Node (Node's default: 511). */
+  backlog?: number;
+  exclusive?: boolean;
+  ipv6Only?: boolean;
+  /** Disable Nagle's algorithm on accepted sockets. */
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+// --- parking ---------------------------------------------------------------
+
+/**
+ * Parks the calling fiber on `waiter` for at most `timeout` ms (no limit when
+ * undefined); returns what it was woken with, TIMED_OUT when the time ran out.
+ */
+function park<T>(waiter: Waiter<T | typeof TIMED_OUT>, what: string, timeout: number | undefined): T | typeof TIMED_OUT {
+  if (timeout === undefined) return waiter.wait(what);
+  const timer = setTimeout(() => waiter.wake(TIMED_OUT), timeout);
+  try {
+    return waiter.wait(what);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A TimeoutError that names what timed out, with the stack of the call that waited. */
+function timedOut(what: string, ms: number, after = 'the socket is still usable: retry, or close() it'): TimeoutError {
+  const err = new TimeoutError(ms);
+  err.message = `${what} timed out after ${ms} ms; ${after}`;
+  Error.captureStackTrace(err, timedOut);
+  return err;
+}
+
+function checkHighWaterMark(value: unknown): number {
+  if (value === undefined) return DEFAULT_HIGH_WATER_MARK;
+  if (typeof value !== 'number') throw invalidArgType('highWaterMark', 'a positive integer (bytes)', value);
+  if (!Number.isInteger(value) || value < 1) throw outOfRange('highWaterMark', 'a positive integer (bytes)', value);
+  return value;
+}
+
+function checkData(data: unknown, name = 'data'): asserts data is string | Uint8Array {
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw invalidArgType(name, 'a string, Buffer or Uint8Array', data);
+}
+
+function hostPort(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return '?';
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+// --- Socket -----------------------------------------------------------------
+
+/**
+ * A connected TCP (or IPC) socket whose blocking calls park only the calling
+ * fiber. Get one from connect() or Server#accept(), or wrap a connected Node
+ * socket with `new Socket(nodeSocket)` (from then on, read it only through
+ * this object).
+ *
+ * One fiber at a time may read (a second concurrent reader gets FiberError
+ * ERR_SOCKET_BUSY); any number may write, each write() going out whole and in
+ * call order.
+ */
+export class Socket {
+  readonly #sock: net.Socket;
+  #timeout: number | undefined;
+  readonly #highWaterMark: number;
+
+  // The fiber-side read buffer: chunks in arrival order, #buffered bytes in all.
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Leading bytes of the buffer already searched for "\n" by readLine() (none found). */
+  #scanned = 0;
+  /** What the current read needs buffered (it may exceed the high-water mark). */
+  #want = 0;
+  #paused = false;
+
+  #connected: boolean;
+  #eof = false;
+  #ended = false;
+  /** close() was called. */
+  #closed = false;
+  /** Node's socket closed ('close' event), whoever closed it. */
+  #destroyed = false;
+  #error: Error | undefined;
+
+  /** The fiber inside a read call (reads are one fiber at a time). */
+  #readingFiber: Fiber | undefined;
+  /** The parked reader, woken by data, EOF, an error or close. */
+  #reader: Waiter<true | typeof TIMED_OUT> | undefined;
+  /** Parked writers (drain, finish) and the parked connect, woken by any change. */
+  #writers: Array<Waiter<true | typeof TIMED_OUT>> = [];
+
+  #remoteAddress: string | undefined;
+  #remotePort: number | undefined;
+  #remoteFamily: string | undefined;
+  #localAddress: string | undefined;
+  #localPort: number | undefined;
+
+  /**
+   * Wraps `nodeSocket`, which should be connected (as an accepted socket is)
+   * or be about to connect through connect(). Its 'data', 'end', 'error',
+   * 'drain', 'finish' and 'close' events are listened to from now on; do not
+   * read it, pause it or resume it directly.
+   */
+  constructor(nodeSocket: net.Socket, options: SocketOptions = {}) {
+    if (!(nodeSocket instanceof net.Socket)) throw invalidArgType('nodeSocket', 'a net.Socket', nodeSocket);
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    this.#sock = nodeSocket;
+    this.#timeout = checkTimeout(options.timeout);
+    this.#highWaterMark = checkHighWaterMark(options.highWaterMark);
+    this.#connected = !nodeSocket.pending && !nodeSocket.destroyed;
+    if (this.#connected) this.#snapshotAddresses();
+    nodeSocket.on('data', (chunk: Buffer | string) => this.#onData(chunk));
+    nodeSocket.on('end', () => {
+      this.#eof = true;
+      this.#wakeReader();
+    });
+    nodeSocket.on('error', (err: Error) => {
+      this.#error ??= err;
+      this.#wakeAll();
+    });
+    nodeSocket.on('close', () => {
+      this.#destroyed = true;
+      this.#wakeAll();
+    });
+    nodeSocket.on('connect', () => {
+      this.#connected = true;
+      this.#snapshotAddresses();
+      this.#wakeWriters();
+    });
+    nodeSocket.on('drain', () => this.#wakeWriters());
+    nodeSocket.on('finish', () => this.#wakeWriters());
+  }
+
+  /** The Node socket underneath (for options such as setNoDelay(); do not read from it). */
+  get nodeSocket(): net.Socket {
+    return this.#sock;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.#remotePort;
+  }
+
+  get remoteFamily(): string | undefined {
+    return this.#remoteFamily;
+  }
+
+  get localAddress(): string | undefined {
+    return this.#localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.#localPort;
+  }
+
+  /** Bytes received and not yet read by a fiber. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** close() was called, or the Node socket has closed. */
+  get closed(): boolean {
+    return this.#closed || this.#destroyed;
+  }
+
+  /** The per-wait timeout in ms, or undefined (no limit). */
+  get timeout(): number | undefined {
+    return this.#timeout;
+  }
+
+  /**
+   * Sets the timeout of every later wait (Python's settimeout()): a read
+   * that receives nothing, a write that the peer does not drain, an end()
+   * that does not flush, for `ms` milliseconds, throws TimeoutError. The
+   * socket stays usable after a timeout. `undefined` removes the limit.
+   */
+  setTimeout(ms: number | undefined): this {
+    this.#timeout = checkTimeout(ms, 'ms');
+    return this;
+  }
+
+  // --- reading ---------------------------------------------------------------
+
+  /**
+   * With `n`: exactly `n` bytes, waiting for as many as needed; fewer only
+   * when the peer ended first (what was left), null when it had ended and
+   * nothing was left. `read(0)` is an empty Buffer.
+   *
+   * Without `n`: everything buffered, at least one byte (waiting for some if
+   * none is), or null at EOF.
+   *
+   * Data that arrived before an error is returned before the error is thrown.
+   */
+  read(n?: number): Buffer | null {
+    if (n !== undefined) {
+      if (typeof n !== 'number') throw invalidArgType('n', 'a number of bytes or undefined', n);
+      if (!Number.isSafeInteger(n) || n < 0) throw outOfRange('n', 'an integer >= 0 (bytes)', n);
+    }
+    this.#beginRead('read from');
+    try {
+      if (n === 0) return Buffer.alloc(0);
+      const want = n ?? 1;
+      while (this.#buffered < want && !this.#eof) this.#fill(want, 'read()');
+      if (this.#buffered === 0) return null;
+      return this.#take(Math.min(n ?? this.#buffered, this.#buffered));
+    } finally {
+      this.#endRead();
+    }
+  }
+
+  /**
+   * The next line, decoded with `encoding` (default utf8), without its "\n"
+   * or "\r\n"; at EOF, the last line if it had no "\n", then null.
+   */
+  readLine(encoding: BufferEncoding = 'utf8'): string | null {
+    if (!Buffer.isEncoding(encoding)) throw invalidArgType('encoding', 'a Buffer encoding', encoding);
+    this.#beginRead('read a line from');
+    try {
+      let newline: number;
+      while ((newline = this.#indexOfNewline()) < 0 && !this.#eof) this.#fill(this.#buffered + 1, 'readLine()');
+      if (newline < 0) return this.#buffered === 0 ? null : this.#take(this.#buffered).toString(encoding);
+      const line = this.#take(newline + 1);
+      const end = newline > 0 && line[newline - 1] === 0x0d ? newline - 1 : newline;
+      return line.toString(encoding, 0, end);
+    } finally {
+      this.#endRead();
+    }
+  }
+
+  /** Everything until the peer ends (an empty Buffer if it had already ended). */
+  readAll(): Buffer {
+    this.#beginRead('read from');
+    try {
+      while (!this.#eof) this.#fill(Infinity, 'readAll()');
+      return this.#buffered === 0 ? Buffer.alloc(0) : this.#take(this.#buffered);
+    } finally {
+      this.#endRead();
+    }
+  }
+
+  // --- writing ---------------------------------------------------------------
+
+  /**
+   * Hands `data` to Node, whole, and returns; when Node's write buffer is
+   * over its high-water mark, parks until the peer has taken enough of it
+   * ('drain'). Returning means accepted by Node, not received by the peer:
+   * end() waits until everything has been flushed.
+   */
+  write(data: string | Uint8Array, encoding: BufferEncoding = 'utf8'): void {
+    checkData(data);
+    currentFiberFor('write to a socket');
+    this.#checkWritable('write to');
+    if (this.#sock.write(data, encoding)) return;
+    while (this.#sock.writableNeedDrain) {
+      this.#checkWritable('write to');
+      this.#parkWriter('Socket.write()', 'write to');
+    }
+  }
+
+  /**
+   * Writes `data` if given, then ends the sending side (a TCP FIN, Python's
+   * shutdown(SHUT_WR)) and parks until everything written has been flushed
+   * to the system. The socket can still be read: the peer's reply, then EOF.
+   * Calling it again just waits for the flush.
+   */
+  end(data?: string | Uint8Array, encoding: BufferEncoding = 'utf8'): void {
+    if (data !== undefined) checkData(data);
+    currentFiberFor('end a socket');
+    if (!this.#ended) {
+      this.#checkWritable('end');
+      this.#ended = true;
+      if (data === undefined) this.#sock.end();
+      else this.#sock.end(data, encoding);
+    } else if (data !== undefined) {
+      this.#checkWritable('write to');
+    }
+    while (!this.#sock.writableFinished) {
+      this.#checkAlive('end');
+      this.#parkWriter('Socket.end()', 'end');
+    }
+  }
+
+  /**
+   * Closes the socket at once (Node's destroy()): never waits, works on the
+   * root fiber too, and may be called again. Fibers waiting on it, and every
+   * later call, get FiberError ERR_SOCKET_CLOSED. Data written but still in
+   * Node's buffer is dropped: call end() first to flush it and close cleanly.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#scanned = 0;
+    this.#sock.destroy();
+    this.#wakeAll();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  toString(): string {
+    return `Socket (${hostPort(this.#localAddress, this.#localPort)} -> ${hostPort(this.#remoteAddress, this.#remotePort)})`;
+  }
+
+  /**
+   * Connects the wrapped Node socket and parks until it is connected. Called
+   * by connect() only; on failure the caller destroys the socket.
+   */
+  [kConnect](options: net.NetConnectOpts): void {
+    this.#sock.connect(options);
+    while (!this.#connected) {
+      this.#checkAlive('connect');
+      const waiter = new Waiter<true | typeof TIMED_OUT>();
+      this.#writers.push(waiter);
+      let outcome;
+      try {
+        outcome = park(waiter, `connect() to ${describeTarget(options)}`, this.#timeout);
+      } finally {
+        this.#removeWriter(waiter);
+      }
+      if (outcome === TIMED_OUT && !this.#connected) throw timedOut(`connect() to ${describeTarget(options)}`, this.#timeout!, 'the half-open socket was closed');
+    }
+  }
+
+  // --- internals -------------------------------------------------------------
+
+  #snapshotAddresses(): void {
+    const sock = this.#sock;
+    this.#remoteAddress = sock.remoteAddress;
+    this.#remotePort = sock.remotePort;
+    this.#remoteFamily = sock.remoteFamily;
+    this.#localAddress = sock.localAddress;
+    this.#localPort = sock.localPort;
+  }
+
+  #onData(chunk: Buffer | string): void {
+    if (this.#closed) return;
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.#chunks.push(bytes);
+    this.#buffered += bytes.length;
+    this.#flow();
+    this.#wakeReader();
+  }
+
+  /**
+   * Pauses the Node socket while the buffer holds what the reader needs and
+   * at least the high-water mark; resumes it otherwise. At most one more
+   * chunk (64 KiB) arrives after a pause: see test/net "keeps the read buffer
+   * bounded".
+   */
+  #flow(): void {
+    const limit = Math.max(this.#highWaterMark, this.#want);
+    if (this.#buffered >= limit) {
+      if (!this.#paused) {
+        this.#paused = true;
+        this.#sock.pause();
+      }
+    } else if (this.#paused) {
+      this.#paused = false;
+      this.#sock.resume();
+    }
+  }
+
+  #beginRead(verb: string): void {
+    const fiber = currentFiberFor(`${verb} a socket`);
+    if (this.#readingFiber !== undefined) {
+      throw new FiberError(
+        'ERR_SOCKET_BUSY',
+        `cannot ${verb} ${this}: ${this.#readingFiber} is already reading it; read a socket from one fiber at a time (hand what it reads to others through a Queue)`,
+      );
+    }
+    if (this.#closed) throw this.#closedError(verb);
+    this.#readingFiber = fiber;
+  }
+
+  #endRead(): void {
+    this.#readingFiber = undefined;
+    this.#want = 0;
+    if (!this.#closed) this.#flow();
+  }
+
+  /** Parks the reader until something changes; throws the socket's error, or TimeoutError. */
+  #fill(want: number, what: string): void {
+    this.#checkAlive('read from');
+    this.#want = want;
+    this.#flow();
+    const waiter = new Waiter<true | typeof TIMED_OUT>();
+    this.#reader = waiter;
+    let outcome;
+    try {
+      outcome = park(waiter, `Socket.${what} on ${this}`, this.#timeout);
+    } finally {
+      this.#reader = undefined;
+    }
+    if (outcome === TIMED_OUT) throw timedOut(`${what} on ${this}`, this.#timeout!);
+  }
+
+  /** Removes and returns the first `n` bytes of the buffer (n <= #buffered). */
+  #take(n: number): Buffer {
+    const chunks = this.#chunks;
+    const first = chunks[0]!;
+    let out: Buffer;
+    if (first.length > n) {
+      chunks[0] = first.subarray(n);
+      out = first.subarray(0, n);
+    } else if (first.length === n) {
+      chunks.shift();
+      out = first;
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let offset = 0;
+      let used = 0;
+      while (offset < n) {
+        const chunk = chunks[used]!;
+        const part = Math.min(chunk.length, n - offset);
+        chunk.copy(out, offset, 0, part);
+        offset += part;
+        if (part === chunk.length) used++;
+        else chunks[used] = chunk.subarray(part);
+      }
+      chunks.splice(0, used);
+    }
+    this.#buffered -= n;
+    this.#scanned = Math.max(0, this.#scanned - n);
+    this.#flow();
+    return out;
+  }
+
+  /** Offset of the first "\n" in the buffer, or -1; never searches the same bytes twice. */
+  #indexOfNewline(): number {
+    let base = 0;
+    for (const chunk of this.#chunks) {
+      const end = base + chunk.length;
+      if (end > this.#scanned) {
+        const i = chunk.indexOf(0x0a, Math.max(0, this.#scanned - base));
+        if (i >= 0) return base + i;
+      }
+      base = end;
+    }
+    this.#scanned = base;
+    return -1;
+  }
+
+  /** Throws if the socket cannot make progress any more: closed, failed or destroyed. */
+  #checkAlive(verb: string): void {
+    if (this.#closed) throw this.#closedError(verb);
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#destroyed) throw this.#closedError(verb);
+  }
+
+  #checkWritable(verb: string): void {
+    this.#checkAlive(verb);
+    if (this.#ended) {
+      throw new FiberError('ERR_SOCKET_ENDED', `cannot ${verb} ${this}: its sending side was ended with end(); write everything before end(), or open a new connection`);
+    }
+  }
+
+  #closedError(verb: string): FiberError {
+    const how = this.#closed ? 'it was closed with close()' : 'its Node socket was destroyed';
+    return new FiberError('ERR_SOCKET_CLOSED', `cannot ${verb} ${this}: ${how}; open a new connection with connect()`);
+  }
+
+  #parkWriter(what: string, verb: string): void {
+    const waiter = new Waiter<true | typeof TIMED_OUT>();
+    this.#writers.push(waiter);
+    let outcome;
+    try {
+      outcome = park(waiter, `${what} on ${this}`, this.#timeout);
+    } finally {
+      this.#removeWriter(waiter);
+    }
+    if (outcome === TIMED_OUT) {
+      this.#checkAlive(verb); // an error that came with the timer wins
+      throw timedOut(`${what} on ${this}`, this.#timeout!);
+    }
+  }
+
+  #removeWriter(waiter: Waiter<true | typeof TIMED_OUT>): void {
+    const i = this.#writers.indexOf(waiter);
+    if (i >= 0) this.#writers.splice(i, 1);
+  }
+
+  #wakeReader(): void {
+    this.#reader?.wake(true);
+  }
+
+  #wakeWriters(): void {
+    // Each re-checks its own condition. A copy: a waiter woken from the hub
+    // runs at once and removes itself from the list.
+    for (const waiter of this.#writers.slice()) waiter.wake(true);
+  }
+
+  #wakeAll(): void {
+    this.#wakeReader();
+    this.#wakeWriters();
+  }
+}
+
+function describeTarget(options: net.NetConnectOpts): string {
+  if ('path' in options && options.path !== undefined) return options.path;
+  const tcp = options as net.TcpNetConnectOpts;
+  return hostPort(tcp.host ?? 'localhost', tcp.port as number);
+}
+
+/**
+ * Opens a connection and parks the calling fiber until it is established;
+ * returns the connected Socket. `connect(port, host = 'localhost')`, or
+ * `connect(options)` with Node's net.connect() options (port and host, or
+ * path for a Unix socket, localAddress, family, noDelay, keepAlive, lookup,
+ * ...) plus `timeout` and `highWaterMark` (see SocketOptions): `timeout`
+ * also bounds the connect itself (DNS lookup included).
+ *
+ * Connection errors are Node's own (ECONNREFUSED, ENOTFOUND, ... with code,
+ * errno, syscall, address and port), thrown as Node made them. A connect
+ * that fails, times out or is interrupted (kill(), a Timeout) destroys its
+ * half-open socket: no descriptor is left behind.
+ */
+export function connect(port: number, host?: string, options?: SocketOptions): Socket;
+export function connect(options: ConnectOptions): Socket;
+export function connect(portOrOptions: number | ConnectOptions, host?: string, options: SocketOptions = {}): Socket {
+  currentFiberFor('connect');
+  let all: ConnectOptions;
+  if (portOrOptions !== null && typeof portOrOptions === 'object') {
+    all = portOrOptions;
+  } else {
+    if (host !== undefined && typeof host !== 'string') throw invalidArgType('host', 'a string or undefined', host);
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    all = { ...options, port: portOrOptions, host };
+  }
+  const { timeout, highWaterMark, ...nodeOptions } = all;
+  // As net.connect() does, the options go to the constructor too (noDelay, keepAlive, signal).
+  const nodeSocket = new net.Socket({ ...(nodeOptions as net.SocketConstructorOpts), allowHalfOpen: true });
+  let connected = false;
+  try {
+    const socket = new Socket(nodeSocket, { timeout, highWaterMark });
+    socket[kConnect](nodeOptions as net.NetConnectOpts);
+    connected = true;
+    return socket;
+  } finally {
+    if (!connected) nodeSocket.destroy();
+  }
+}
+
+// --- Server -----------------------------------------------------------------
+
+/**
+ * A listening TCP (or IPC) server. Connections are taken by Node as they
+ * arrive and queued until a fiber accept()s them, unless a handler serves
+ * them (serve(), serveForever()): then each gets a greenlet of its own.
+ * Queued connections are already Sockets: their errors are kept, and their
+ * data is buffered up to the high-water mark.
+ */
+export class Server {
+  readonly #server: net.Server;
+  readonly #socketOptions: SocketOptions;
+  #address: net.AddressInfo | string | null = null;
+  /** Connections taken by Node that no fiber has accepted yet, oldest first. */
+  #queue: Socket[] = [];
+  /** Fibers parked in accept(), oldest first; each is woken holding its Socket, or with undefined to look again. */
+  #acceptors: Array<Waiter<Socket | undefined | typeof TIMED_OUT>> = [];
+  /** Fibers parked in serveForever(), woken by close(). */
+  #servers: Array<Waiter<void>> = [];
+  #handler: ((socket: Socket) => unknown) | undefined;
+  #listening = false;
+  #closed = false;
+  /** A server error not yet thrown by an accept(). */
+  #error: Error | undefined;
+  /** The listen() waiting for 'listening'. */
+  #starting: Waiter<Error | undefined> | undefined;
+
+  /** Use listen(). */
+  private constructor(server: net.Server, socketOptions: SocketOptions) {
+    this.#server = server;
+    this.#socketOptions = socketOptions;
+    server.on('connection', (nodeSocket: net.Socket) => this.#onConnection(nodeSocket));
+    server.on('error', (err: Error) => this.#onError(err));
+    server.on('listening', () => {
+      this.#listening = true;
+      this.#address = server.address();
+      this.#starting?.wake(undefined);
+    });
+  }
+
+  /** The Node server underneath. */
+  get nodeServer(): net.Server {
+    return this.#server;
+  }
+
+  /** Where it listens (kept after close()): `{ address, family, port }`, or the path of a Unix socket. */
+  address(): net.AddressInfo | string | null {
+    return this.#address;
+  }
+
+  /** The port it listens on (a free one when listen() was given 0). */
+  get port(): number | undefined {
+    const address = this.#address;
+    return address !== null && typeof address === 'object' ? address.port : undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Connections waiting for accept(). */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * The oldest connection not yet accepted, parking the calling fiber until
+   * one arrives (at most `timeout` ms: then TimeoutError). Many fibers may
+   * accept at once; connections go to them in the order they began waiting.
+   * A fiber interrupted (kill(), a Timeout) just after it was handed a
+   * connection gives it back, to the next acceptor or the front of the queue.
+   * After close(): FiberError ERR_SERVER_CLOSED.
+   */
+  accept(options: { timeout?: number } = {}): Socket {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    const timeout = checkTimeout(options.timeout);
+    currentFiberFor('accept a connection');
+    for (;;) {
+      this.#checkAccepting();
+      const queued = this.#queue.shift();
+      if (queued !== undefined) return queued;
+      if (this.#error !== undefined) {
+        const err = this.#error;
+        this.#error = undefined;
+        throw err;
+      }
+      const waiter = new Waiter<Socket | undefined | typeof TIMED_OUT>();
+      this.#acceptors.push(waiter);
+      let outcome: Socket | undefined | typeof TIMED_OUT = undefined;
+      let done = false;
+      try {
+        outcome = park(waiter, `Server.accept() on ${this}`, timeout);
+        done = true;
+      } finally {
+        const i = this.#acceptors.indexOf(waiter);
+        if (i >= 0) this.#acceptors.splice(i, 1);
+        if (!done && waiter.settled) {
+          const handed = waiter.wait();
+          if (handed instanceof Socket) this.#hand(handed, true);
+        }
+      }
+      if (outcome instanceof Socket) return outcome;
+      if (outcome === TIMED_OUT) throw timedOut(`Server.accept() on ${this}`, timeout!);
+    }
+  }
+
+  /**
+   * Hands every connection, those queued and those to come, to
+   * `handler(socket)` in a greenlet of its own (gevent's StreamServer), and
+   * returns at once (it works on the root fiber too). The socket is closed
+   * when the handler returns or throws; a handler that throws is reported
+   * like any greenlet nobody joined. Fibers parked in accept() get FiberError
+   * ERR_SERVER_SERVING, as does a second serve().
+   */
+  serve(handler: (socket: Socket) => unknown): this {
+    if (typeof handler !== 'function') throw invalidArgType('handler', 'a function', handler);
+    if (this.#closed) throw this.#closedError('serve');
+    if (this.#handler !== undefined) throw this.#servingError('serve');
+    this.#handler = handler;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const socket of queued) this.#dispatch(socket);
+    this.#wakeAcceptors();
+    return this;
+  }
+
+  /**
+   * serve(handler), then parks the calling fiber until the server is closed
+   * (by close() from another fiber). However it leaves (close(), kill(), a
+   * Timeout), the server is closed; connections being handled go on.
+   */
+  serveForever(handler: (socket: Socket) => unknown): void {
+    currentFiberFor('serve forever');
+    this.serve(handler);
+    try {
+      while (!this.#closed) {
+        const waiter = new Waiter<void>();
+        this.#servers.push(waiter);
+        try {
+          waiter.wait(`Server.serveForever() on ${this}`);
+        } finally {
+          const i = this.#servers.indexOf(waiter);
+          if (i >= 0) this.#servers.splice(i, 1);
+        }
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  /**
+   * Stops listening and closes the connections nobody accepted; never waits
+   * and works on the root fiber. Connections already accepted or being
+   * served stay open. Fibers in accept() get FiberError ERR_SERVER_CLOSED;
+   * serveForever() returns.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.close();
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const socket of queued) socket.close();
+    this.#wakeAcceptors();
+    for (const waiter of this.#servers.slice()) waiter.wake();
+    this.#starting?.wake(undefined);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  toString(): string {
+    const address = this.#address;
+    const where = address === null ? 'not listening' : typeof address === 'string' ? address : hostPort(address.address, address.port);
+    return `Server (${where})`;
+  }
+
+  /** Starts listening and parks until Node listens. Used by listen() only. */
+  static [kListen](options: ListenOptions): Server {
+    const { timeout, highWaterMark, noDelay, keepAlive, keepAliveInitialDelay, ...listenOptions } = options;
+    const socketOptions: SocketOptions = { timeout: checkTimeout(timeout), highWaterMark: checkHighWaterMark(highWaterMark) };
+    const nodeServer = net.createServer({ allowHalfOpen: true, noDelay, keepAlive, keepAliveInitialDelay });
+    const server = new Server(nodeServer, socketOptions);
+    let listening = false;
+    try {
+      if (listenOptions.path === undefined && listenOptions.port === undefined) listenOptions.port = 0;
+      nodeServer.listen(listenOptions);
+      while (!server.#listening) {
+        if (server.#error !== undefined) throw server.#error;
+        if (server.#closed) throw server.#closedError('listen');
+        const waiter = new Waiter<Error | undefined>();
+        server.#starting = waiter;
+        try {
+          waiter.wait(`listen() on ${describeListen(listenOptions)}`);
+        } finally {
+          server.#starting = undefined;
+        }
+      }
+      listening = true;
+      return server;
+    } finally {
+      if (!listening) {
+        server.#closed = true;
+        nodeServer.close();
+      }
+    }
+  }
+
+  #onConnection(nodeSocket: net.Socket): void {
+    const socket = new Socket(nodeSocket, this.#socketOptions);
+    if (this.#closed) {
+      socket.close();
+      return;
+    }
+    if (this.#handler !== undefined) {
+      this.#dispatch(socket);
+      return;
+    }
+    this.#hand(socket, false);
+  }
+
+  /** Hands `socket` to the oldest acceptor still waiting, else queues it (at the front when given back). */
+  #hand(socket: Socket, front: boolean): void {
+    if (this.#closed) {
+      socket.close();
+      return;
+    }
+    while (this.#acceptors.length > 0) {
+      const waiter = this.#acceptors.shift()!;
+      if (!waiter.settled) {
+        waiter.wake(socket);
+        return;
+      }
+    }
+    if (front) this.#queue.unshift(socket);
+    else this.#queue.push(socket);
+  }
+
+  #dispatch(socket: Socket): void {
+    const handler = this.#handler!;
+    const name = `${handler.name || 'handler'} ${hostPort(socket.remoteAddress, socket.remotePort)}`;
+    new Greenlet(serveOne, [handler, socket], { name }).start();
+  }
+
+  #onError(err: Error): void {
+    if (!this.#listening) {
+      this.#error = err;
+      this.#starting?.wake(err);
+      return;
+    }
+    // An accept error (EMFILE, ...): the next accept() throws it, once.
+    this.#error = err;
+    const waiter = this.#acceptors.shift();
+    waiter?.wake(undefined);
+  }
+
+  /** Each looks again (and finds the server closed, serving or failed). A copy: see Socket#wakeWriters. */
+  #wakeAcceptors(): void {
+    for (const waiter of this.#acceptors.slice()) waiter.wake(undefined);
+  }
+
+  #checkAccepting(): void {
+    if (this.#closed) throw this.#closedError('accept on');
+    if (this.#handler !== undefined) throw this.#servingError('accept on');
+  }
+
+  #closedError(verb: string): FiberError {
+    return new FiberError('ERR_SERVER_CLOSED', `cannot ${verb} ${this}: it was closed with close(); listen() again for a new server`);
+  }
+
+  #servingError(verb: string): FiberError {
+    return new FiberError(
+      'ERR_SERVER_SERVING',
+      `cannot ${verb} ${this}: it already hands every connection to the handler given to serve(); use either accept() or one serve()`,
+    );
+  }
+}
+
+function serveOne(handler: (socket: Socket) => unknown, socket: Socket): unknown {
+  try {
+    return handler(socket);
+  } finally {
+    socket.close();
+  }
+}
+
+function describeListen(options: ListenOptions): string {
+  if (options.path !== undefined) return options.path;
+  return hostPort(options.host ?? '::', options.port ?? 0);
+}
+
+/**
+ * Starts a server and parks the calling fiber until it listens:
+ * `listen(port = 0, host?)` or `listen(options)` (see ListenOptions; the
+ * socket options apply to every accepted Socket). Listen errors
+ * (EADDRINUSE, EACCES, ...) are Node's own.
+ */
+export function listen(port?: number, host?: string, options?: ListenOptions): Server;
+export function listen(options: ListenOptions): Server;
+export function listen(portOrOptions?: number | ListenOptions, host?: string, options: ListenOptions = {}): Server {
+  currentFiberFor('listen');
+  let all: ListenOptions;
+  if (portOrOptions !== null && typeof portOrOptions === 'object') {
+    all = { ...portOrOptions };
+  } else {
+    if (host !== undefined && typeof host !== 'string') throw invalidArgType('host', 'a string or undefined', host);
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
+    all = { ...options, port: portOrOptions ?? 0 };
+    if (host !== undefined) all.host = host;
+  }
+  return Server[kListen](all);
+}
