@@ -3,6 +3,7 @@ import * as dgram from 'node:dgram';
 import * as nodeDns from 'node:dns';
 import { runInFiber, sleep, spawn, joinAll, Timeout, TimeoutError } from 'stackful';
 import * as dns from 'stackful/dns';
+import { codeOf } from './helpers';
 
 // --- a tiny DNS server on 127.0.0.1, answering from a fixed zone ------------
 // Tests cannot use the network: the resolvers under test are pointed at it.
@@ -161,15 +162,6 @@ function nodeOutcome(call: (callback: (err: Error | null, ...results: unknown[])
 
 /** MX records as [exchange, priority] (Node 24 and later add `type: 'MX'` to each). */
 const mx = (records: nodeDns.MxRecord[]): Array<[string, number]> => records.map((r) => [r.exchange, r.priority]);
-
-const blockingCode = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describe('stackful/dns: lookup()', () => {
   it('gives what dns.lookup\'s callback gives: { address, family }, or an array with all', async () => {
@@ -345,11 +337,11 @@ describe('stackful/dns: resolve*() and Resolver', () => {
   it('throws ERR_BLOCKING_ON_ROOT on the root fiber, before any query is sent', async () => {
     const resolver = new dns.Resolver();
     resolver.setServers([server.server]);
-    assert.equal(blockingCode(() => resolver.resolve4('a.test')), 'ERR_BLOCKING_ON_ROOT');
-    assert.equal(blockingCode(() => resolver.reverse('10.0.0.1')), 'ERR_BLOCKING_ON_ROOT');
-    assert.equal(blockingCode(() => dns.resolveMx('mx.test')), 'ERR_BLOCKING_ON_ROOT');
-    assert.equal(blockingCode(() => dns.lookup('localhost')), 'ERR_BLOCKING_ON_ROOT');
-    assert.equal(blockingCode(() => dns.lookupService('127.0.0.1', 22)), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => resolver.resolve4('a.test')), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => resolver.reverse('10.0.0.1')), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => dns.resolveMx('mx.test')), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => dns.lookup('localhost')), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => dns.lookupService('127.0.0.1', 22)), 'ERR_BLOCKING_ON_ROOT');
     assert.match((() => {
       try {
         dns.resolve4('a.test');

@@ -35,3 +35,13 @@ export function report<T = any>(result: ChildResult): T {
 export function describeChild(result: ChildResult): string {
   return `status=${result.status} signal=${result.signal}\nstdout:\n${result.stdout.slice(-2000)}\nstderr:\n${result.stderr.slice(-4000)}`;
 }
+
+/** The `code` of what `fn` throws, or undefined when it does not throw. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}

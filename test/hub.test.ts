@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Fiber, FiberExit, Greenlet, iwait, joinAll, killAll, runInFiber, sleep, spawn, spawnLater, Timeout, TimeoutError, wait, withTimeout } from 'stackful';
-import { describeChild, runChild } from './helpers';
-
-const blockingCode = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-};
+import { codeOf, describeChild, runChild } from './helpers';
 
 describe('spawn() and sleep(): the seed examples', () => {
   it('three fibers printing 0..4 with sleep(0) interleave in turn', async () => {
@@ -52,11 +43,11 @@ describe('spawn() and sleep(): the seed examples', () => {
 
 describe('blocking on the root fiber', () => {
   it('throws ERR_BLOCKING_ON_ROOT with the way out', () => {
-    assert.equal(blockingCode(() => sleep(0)), 'ERR_BLOCKING_ON_ROOT');
-    assert.equal(blockingCode(() => wait(Promise.resolve(1))), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => sleep(0)), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => wait(Promise.resolve(1))), 'ERR_BLOCKING_ON_ROOT');
     assert.throws(() => sleep(10), /run this code in a fiber \(spawn\(\) or runInFiber\(\)\)/);
     const g = spawn(() => 1);
-    assert.equal(blockingCode(() => g.join()), 'ERR_BLOCKING_ON_ROOT');
+    assert.equal(codeOf(() => g.join()), 'ERR_BLOCKING_ON_ROOT');
     return g;
   });
 });

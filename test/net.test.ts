@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Event, Fiber, runInFiber, sleep, spawn, TimeoutError } from 'stackful';
 import { connect, listen, type Server, type Socket } from 'stackful/net';
+import { codeOf } from './helpers';
 
 /** Open file descriptors of this process. */
 const fds = (): number => fs.readdirSync('/proc/self/fd').length;
@@ -40,14 +41,19 @@ function until(condition: () => boolean): boolean {
   return condition();
 }
 
-/** The `code` of what `fn` throws, or undefined. */
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
+/**
+ * In a fiber: waits (at most 5 s) until `progress()` has not changed while
+ * `waiting()` held, five samples 10 ms apart; false if that never happened.
+ */
+function stalled(progress: () => number, waiting: () => boolean): boolean {
+  let last = progress();
+  let still = 0;
+  return until(() => {
+    const now = progress();
+    still = now === last && waiting() ? still + 1 : 0;
+    last = now;
+    return still >= 5;
+  });
 }
 
 /** What a thrown error carries, comparable across our connect() and Node's own. */
@@ -56,11 +62,21 @@ function errorFields(err: unknown): Record<string, unknown> {
   return { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, address: e.address, port: e.port };
 }
 
-/** A connected pair on 127.0.0.1: [client side, server side], and the server. */
+/** Sockets and servers a test made with pair(): closed after each test, so none keeps the process alive. */
+const opened: Array<Socket | Server> = [];
+
+function closeOpened(): void {
+  for (const thing of opened.splice(0)) thing.close();
+}
+
+/** A connected pair on 127.0.0.1 (the client side, the server side) and its server; closed after the test. */
 function pair(options: { highWaterMark?: number; timeout?: number } = {}): { client: Socket; peer: Socket; server: Server } {
   const server = listen({ port: 0, host: '127.0.0.1', ...options });
+  opened.push(server);
   const client = connect({ port: server.port!, host: '127.0.0.1', noDelay: true });
+  opened.push(client);
   const peer = server.accept();
+  opened.push(peer);
   peer.nodeSocket.setNoDelay(true);
   return { client, peer, server };
 }
@@ -117,6 +133,8 @@ async function blackhole(): Promise<{ port: number; close: () => Promise<void> }
 }
 
 describe('stackful/net: reading and writing', () => {
+  afterEach(closeOpened);
+
   it('an echo server and a client, each in fibers, exchange lines and bytes', async () => {
     const result = await runInFiber(() => {
       const server = listen(0, '127.0.0.1');
@@ -248,12 +266,7 @@ describe('stackful/net: reading and writing', () => {
           client.end();
         });
         // The reader reads nothing until the writer stops making progress.
-        let last = -1;
-        assert.ok(until(() => {
-          const stuck = written === last && inWrite;
-          last = written;
-          return stuck;
-        }), 'the writer never stopped');
+        assert.ok(stalled(() => written, () => inWrite), 'the writer never stopped');
         const blockedAt = written;
         for (let i = 0; i < 20; i++) sleep(0); // every ready fiber runs, many times: still parked
         sleep(20);
@@ -293,12 +306,7 @@ describe('stackful/net: reading and writing', () => {
       try {
         const writer = spawn(() => client.end(data));
         // Nobody reads: the buffer stops growing once it is over the mark.
-        let last = -1;
-        assert.ok(until(() => {
-          const still = peer.buffered === last && peer.buffered >= HWM;
-          last = peer.buffered;
-          return still;
-        }), 'the read buffer never settled');
+        assert.ok(stalled(() => peer.buffered, () => peer.buffered >= HWM), 'the read buffer never settled');
         const idle = { buffered: peer.buffered, paused: peer.nodeSocket.isPaused() };
         // Read slowly, a little at a time, watching the buffer.
         let maxBuffered = 0;
@@ -342,6 +350,8 @@ describe('stackful/net: reading and writing', () => {
 });
 
 describe('stackful/net: servers', () => {
+  afterEach(closeOpened);
+
   it('serves 200 concurrent connections, one greenlet each, while a timer keeps firing', async () => {
     const N = 200;
     let ticks = 0;
@@ -397,8 +407,9 @@ describe('stackful/net: servers', () => {
         }
         until(() => server.pending === 3);
         const pending = server.pending;
-        const order = [0, 1, 2].map(() => server.accept().readLine());
-        for (const c of clients) c.close();
+        const accepted = [0, 1, 2].map(() => server.accept());
+        const order = accepted.map((sock) => sock.readLine());
+        for (const sock of [...clients, ...accepted]) sock.close();
         return { pending, order };
       } finally {
         server.close();
@@ -493,6 +504,8 @@ describe('stackful/net: servers', () => {
 });
 
 describe('stackful/net: errors and timeouts', () => {
+  afterEach(closeOpened);
+
   it('connect() to a closed port throws ECONNREFUSED with Node\'s own fields', async () => {
     const probe = nodeNet.createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -614,6 +627,8 @@ describe('stackful/net: errors and timeouts', () => {
 });
 
 describe('stackful/net: killed while blocked', () => {
+  afterEach(closeOpened);
+
   it('a fiber killed in read() runs its finally; the socket stays usable by another fiber; no descriptor leaks', async () => {
     const result = await runInFiber(() => {
       const before = fds();
@@ -687,12 +702,7 @@ describe('stackful/net: killed while blocked', () => {
           log.push('finally');
         }
       });
-      let last = -1;
-      const blocked = until(() => {
-        const stuck = accepted === last && writer.fiber.state === 'suspended';
-        last = accepted;
-        return stuck;
-      });
+      const blocked = stalled(() => accepted, () => writer.fiber.state === 'suspended');
       writer.kill();
       // The socket is still consistent: what is written after the kill goes out after it.
       const ender = spawn(() => client.end('end'));
@@ -757,6 +767,8 @@ describe('stackful/net: killed while blocked', () => {
 });
 
 describe('stackful/net: usage errors', () => {
+  afterEach(closeOpened);
+
   it('every call that may block throws ERR_BLOCKING_ON_ROOT on the root fiber; close() works there', async () => {
     assert.equal(codeOf(() => connect(1, '127.0.0.1')), 'ERR_BLOCKING_ON_ROOT');
     assert.equal(codeOf(() => listen(0, '127.0.0.1')), 'ERR_BLOCKING_ON_ROOT');

@@ -23,20 +23,11 @@ import {
   SyncError,
   TimeoutError,
 } from 'stackful';
+import { codeOf } from './helpers';
 
 /** Lets every ready fiber run `n` times (sleep(0) yields to all of them once). */
 function turns(n = 1): void {
   for (let i = 0; i < n; i++) sleep(0);
-}
-
-/** The `code` of what `fn` throws, or undefined. */
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 /** Resolves after the current drain of the ready queue, on the root fiber, before the next one. */

@@ -24,7 +24,11 @@ describe('stackful/timers', () => {
       return Date.now() - started;
     });
     clearTimeout(timer);
-    assert.deepEqual(log, ['other fiber', 'timer', 'slept']);
+    // Both ran while this fiber slept; which of the two came first depends on
+    // how loaded the machine is (a 5 ms timer against the next loop turn).
+    assert.deepEqual([...log.slice(0, 2)].sort(), ['other fiber', 'timer']);
+    assert.equal(log[2], 'slept');
+    assert.equal(log.length, 3);
     assert.ok(waited >= 29, `returned after ${waited} ms`);
   });
 
