@@ -7,7 +7,7 @@
 import { SyncError } from '../errors.js';
 import { currentFiberFor, Waiter } from '../hub.js';
 import { TimeoutError } from '../timeout.js';
-import { checkOptions, checkTimeout, parkOn, removeFrom, type BlockOptions } from './park.js';
+import { checkOptions, checkTimeout, parkInLine, type BlockOptions } from './park.js';
 
 /**
  * Wakes every waiter of `list` in FIFO order. Callers detach the list first:
@@ -47,13 +47,7 @@ export class Event {
     const ms = checkTimeout(timeout);
     currentFiberFor('wait for an Event');
     if (this.#flag) return true;
-    const waiter = new Waiter<void>();
-    this.#waiters.push(waiter);
-    try {
-      return parkOn(waiter, 'Event.wait()', ms);
-    } finally {
-      removeFrom(this.#waiters, waiter);
-    }
+    return parkInLine(this.#waiters, 'Event.wait()', ms);
   }
 
   toString(): string {
@@ -149,13 +143,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
   }
 
   #park(what: string, timeout: number | undefined): boolean {
-    const waiter = new Waiter<void>();
-    this.#waiters.push(waiter);
-    try {
-      return parkOn(waiter, what, timeout);
-    } finally {
-      removeFrom(this.#waiters, waiter);
-    }
+    return parkInLine(this.#waiters, what, timeout);
   }
 
   #settle(outcome: Outcome<T>, verb: string): void {

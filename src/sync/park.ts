@@ -11,7 +11,7 @@
  * is lost or counted twice.
  */
 import { invalidArgType, outOfRange } from '../errors.js';
-import type { Waiter } from '../hub.js';
+import { Waiter } from '../hub.js';
 import { Timeout } from '../timeout.js';
 
 /** `undefined` (no timeout) or a number of milliseconds >= 0. */
@@ -57,6 +57,21 @@ export function parkOn(waiter: Waiter<unknown>, what: string, timeout: number | 
     throw err;
   } finally {
     deadline.cancel();
+  }
+}
+
+/**
+ * Parks the running fiber in `line`, a list of waiters that the primitive
+ * wakes (in order) when what they wait for happens: a new waiter joins the
+ * line, parks as parkOn() does, and leaves the line however the wait ends.
+ */
+export function parkInLine(line: Array<Waiter<void>>, what: string, timeout: number | undefined): boolean {
+  const waiter = new Waiter<void>();
+  line.push(waiter);
+  try {
+    return parkOn(waiter, what, timeout);
+  } finally {
+    removeFrom(line, waiter);
   }
 }
 

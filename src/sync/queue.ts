@@ -12,7 +12,7 @@
  */
 import { invalidArgType, outOfRange, QueueEmpty, QueueFull, SyncError } from '../errors.js';
 import { currentFiberFor, Waiter } from '../hub.js';
-import { checkOptions, checkTimeout, parkOn, removeFrom, type BlockOptions } from './park.js';
+import { checkOptions, checkTimeout, parkInLine, parkOn, removeFrom, type BlockOptions } from './park.js';
 
 const NOTHING: unique symbol = Symbol('nothing');
 
@@ -144,13 +144,7 @@ abstract class QueueCore<T> {
 
   /** Parks in peek() until an item enters the buffer; false on timeout. */
   protected waitForItem(what: string, timeout: number | undefined): boolean {
-    const waiter = new Waiter<void>();
-    this.#peekers.push(waiter);
-    try {
-      return parkOn(waiter, what, timeout);
-    } finally {
-      removeFrom(this.#peekers, waiter);
-    }
+    return parkInLine(this.#peekers, what, timeout);
   }
 
   /** Hands `item` to the oldest getter, or buffers it if there is room. */
@@ -292,13 +286,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     const ms = checkTimeout(timeout);
     currentFiberFor(`join a ${this.constructor.name}`);
     if (this.#unfinished === 0) return true;
-    const waiter = new Waiter<void>();
-    this.#joiners.push(waiter);
-    try {
-      return parkOn(waiter, `${this.constructor.name}.join()`, ms);
-    } finally {
-      removeFrom(this.#joiners, waiter);
-    }
+    return parkInLine(this.#joiners, `${this.constructor.name}.join()`, ms);
   }
 
   protected override onAccepted(): void {

@@ -7,7 +7,7 @@
  */
 import { invalidArgType, outOfRange, SyncError } from '../errors.js';
 import { currentFiberFor, Waiter } from '../hub.js';
-import { checkOptions, checkTimeout, parkOn, removeFrom, type BlockOptions } from './park.js';
+import { checkOptions, checkTimeout, parkInLine, parkOn, removeFrom, type BlockOptions } from './park.js';
 
 export class Semaphore {
   #counter: number;
@@ -73,13 +73,7 @@ export class Semaphore {
     const ms = checkTimeout(timeout);
     currentFiberFor(`wait for a ${this.constructor.name}`);
     if (this.#counter > 0) return this.#counter;
-    const waiter = new Waiter<void>();
-    this.#watchers.push(waiter);
-    try {
-      parkOn(waiter, `${this.constructor.name}.wait()`, ms);
-    } finally {
-      removeFrom(this.#watchers, waiter);
-    }
+    parkInLine(this.#watchers, `${this.constructor.name}.wait()`, ms);
     return this.#counter;
   }
 
