@@ -1061,7 +1061,6 @@ bool V8State::ProbeThreadList() {
 
 void V8State::BeforeScavenge() {
   const uint64_t scavenge = scavenges_++;
-  if (skipped_first_ != nullptr) AfterScavenge();  // an epilogue went missing
   if (skip_path_ == SkipPath::kOff) return;
   if (skip_path_ == SkipPath::kPending) {
     if (SkipDisabledByEnv()) {
@@ -1125,6 +1124,9 @@ YoungGcStats V8State::young_gc_stats() const {
 }
 
 void V8State::BeforeGc(bool full, bool scavenge) {
+  // Whatever this GC is, it starts with every parked fiber in V8's list, even
+  // if the epilogue of the last scavenge never came.
+  if (skipped_first_ != nullptr) AfterScavenge();
   if (scavenge) BeforeScavenge();
   if (scan_stack_ == nullptr) return;
   *static_cast<const void**>(scan_stack_) = StackTop(scheduler_->current());
