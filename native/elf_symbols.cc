@@ -1,13 +1,16 @@
 #include "elf_symbols.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 namespace stackful {
 namespace {
@@ -68,6 +71,37 @@ void FindExecutableSymbols(const char* const* names, void** out, size_t count) {
     }
   }
   munmap(map, size);
+}
+
+void ResolveSymbols(SymbolEntry* entries, size_t count) {
+  std::vector<const char*> wanted;
+  for (size_t k = 0; k < count; ++k) {
+    SymbolEntry& e = entries[k];
+    for (const char* name : e.mangled) {
+      if (name != nullptr && (*e.slot = dlsym(RTLD_DEFAULT, name)) != nullptr) break;
+    }
+    if (*e.slot != nullptr) continue;
+    for (const char* name : e.mangled) {
+      if (name != nullptr) wanted.push_back(name);
+    }
+  }
+  if (wanted.empty()) return;
+  std::vector<void*> found(wanted.size(), nullptr);
+  FindExecutableSymbols(wanted.data(), found.data(), wanted.size());
+  for (size_t k = 0; k < count; ++k) {
+    SymbolEntry& e = entries[k];
+    for (const char* name : e.mangled) {
+      for (size_t i = 0; i < wanted.size() && *e.slot == nullptr; ++i) {
+        if (name != nullptr && wanted[i] == name) *e.slot = found[i];
+      }
+    }
+  }
+}
+
+bool SafeRead(const void* addr, void* out, size_t size) {
+  iovec local{out, size};
+  iovec remote{const_cast<void*>(addr), size};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
 }
 
 }  // namespace stackful

@@ -2,7 +2,6 @@
 
 #include <dlfcn.h>
 #include <link.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -77,20 +76,12 @@ struct Table {
   const void* default_scan_callback = nullptr;  // 13.x+: Isolate::IterateRegistersAndStackOfSimulator
 };
 
-// One row per function: the names it has had across the supported V8 lines,
-// first match wins. Optional rows may be missing on some lines.
-struct Entry {
-  const char* readable;
-  const char* mangled[2];
-  void** slot;
-};
-
 Table table;
 
 // Resolves every symbol it can; which ones are required depends on the
 // profile (see RequiredMissing()).
 void Resolve() {
-  Entry entries[] = {
+  SymbolEntry entries[] = {
       {"v8::internal::ThreadId::TryGetCurrent()",
        {"_ZN2v88internal8ThreadId13TryGetCurrentEv"},
        reinterpret_cast<void**>(&table.try_get_current)},
@@ -124,29 +115,7 @@ void Resolve() {
       {"vtable for v8::internal::CppHeap", {"_ZTVN2v88internal7CppHeapE"},
        const_cast<void**>(&table.cpp_heap_vtable)},
   };
-  // The dynamic symbol table first (Node 20 and 22 export these), then the
-  // executable's full symbol table (Node 24 and later keep them local).
-  std::vector<const char*> wanted;
-  for (Entry& e : entries) {
-    for (const char* name : e.mangled) {
-      if (name != nullptr && (*e.slot = dlsym(RTLD_DEFAULT, name)) != nullptr) break;
-    }
-    if (*e.slot != nullptr) continue;
-    for (const char* name : e.mangled) {
-      if (name != nullptr) wanted.push_back(name);
-    }
-  }
-  if (!wanted.empty()) {
-    std::vector<void*> found(wanted.size(), nullptr);
-    FindExecutableSymbols(wanted.data(), found.data(), wanted.size());
-    for (Entry& e : entries) {
-      for (const char* name : e.mangled) {
-        for (size_t i = 0; i < wanted.size() && *e.slot == nullptr; ++i) {
-          if (name != nullptr && wanted[i] == name) *e.slot = found[i];
-        }
-      }
-    }
-  }
+  ResolveSymbols(entries, sizeof(entries) / sizeof(entries[0]));
 }
 
 }  // namespace sym
@@ -298,14 +267,6 @@ v8::Unlocker* UnlockerOf(Fiber* fiber) {
   static_assert(sizeof(v8::Unlocker) <= sizeof(fiber->v8.unlocker),
                 "V8FiberState::unlocker is too small for v8::Unlocker");
   return reinterpret_cast<v8::Unlocker*>(fiber->v8.unlocker);
-}
-
-// Copies `size` bytes at `addr` without faulting on unmapped memory.
-bool SafeRead(const void* addr, void* out, size_t size) {
-  iovec local{out, size};
-  iovec remote{const_cast<void*>(addr), size};
-  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
-         static_cast<ssize_t>(size);
 }
 
 // --- thread_locals of V8 ---------------------------------------------------
