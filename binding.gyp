@@ -7,6 +7,7 @@
         "native/elf_symbols.cc",
         "native/fiber.cc",
         "native/stack.cc",
+        "native/thread_archive.cc",
         "native/v8_state.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

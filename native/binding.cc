@@ -50,6 +50,11 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   young.Set("scavenges", Napi::Number::New(env, static_cast<double>(y.scavenges)));
   young.Set("skipping", Napi::Number::New(env, static_cast<double>(y.skipping)));
   out.Set("youngGc", young);
+  SwitchStats sw = Get(info)->scheduler->v8().switch_stats();
+  Napi::Object switching = Napi::Object::New(env);
+  switching.Set("path", Napi::String::New(env, sw.path));
+  if (*sw.reason != '\0') switching.Set("reason", Napi::String::New(env, sw.reason));
+  out.Set("switching", switching);
   return out;
 }
 

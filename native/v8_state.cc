@@ -15,6 +15,7 @@
 
 #include "elf_symbols.h"
 #include "fiber.h"
+#include "thread_archive.h"
 
 namespace stackful {
 
@@ -645,6 +646,7 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
 
   scheduler->root()->v8.thread_id = *thread_id_slot_;
   by_thread_id_[scheduler->root()->v8.thread_id] = scheduler->root();
+  ChooseSwitch();
   context_ = new v8::Global<v8::Context>(isolate, isolate->GetCurrentContext());
   entry_ = new v8::Global<v8::Function>(isolate, FromNapi(entry).As<v8::Function>());
   pending_exception_ = new v8::Global<v8::Value>();
@@ -747,6 +749,11 @@ void V8State::DefineHotCalls(napi_value target, napi_value make_error) {
 
 void V8State::Shutdown() {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  // V8 deletes what is left in its list of archived threads with the isolate;
+  // the archives of abandoned fibers are ours (their handle blocks are not
+  // freed: a suspended fiber's scopes never close).
+  if (skipped_first_ != nullptr) AfterScavenge();
+  if (direct_) scheduler_->ForEachSuspended([](Fiber* fiber) { ThreadArchive::Unlink(&fiber->v8.archived); });
   if (callbacks_installed_) {
     isolate->RemoveGCPrologueCallback(&GcPrologue, this);
     isolate->RemoveGCEpilogueCallback(&GcEpilogue, this);
@@ -794,27 +801,41 @@ void V8State::AfterLock(Fiber* self) {
   RestoreAsyncContext(static_cast<v8::Isolate*>(isolate_), self);
 #endif
   if (scan_stack_ != nullptr) *static_cast<const void**>(scan_stack_) = StackTop(self);
-  if (reapply_stack_limit_) {
-    static_cast<v8::Isolate*>(isolate_)->SetStackLimit(
-        self->is_root ? root_stack_limit_ : reinterpret_cast<uintptr_t>(self->stack.low) + kStackReserve);
-  }
+  if (reapply_stack_limit_ && !direct_) SetStackLimit(self);
   if (carried_interrupts_ != 0) ReRequestInterrupts();
 }
 
+// Leave room under V8's limit for native frames, so deep recursion throws
+// RangeError instead of reaching the guard page (test/crash/overflow.js).
+void V8State::SetStackLimit(const Fiber* fiber) {
+  static_cast<v8::Isolate*>(isolate_)->SetStackLimit(
+      fiber->is_root ? root_stack_limit_ : reinterpret_cast<uintptr_t>(fiber->stack.low) + kStackReserve);
+}
+
 void V8State::Suspend(Fiber* from, Fiber* to) {
-  // Interrupts pending on this thread (a worker's terminate(), a GC request)
-  // belong to the thread, not to the fiber: they travel to the next one.
-  carried_interrupts_ |= TakeInterrupts();
 #ifndef STACKFUL_NO_ASYNC_CONTEXT
   SaveAsyncContext(static_cast<v8::Isolate*>(isolate_), from);
 #endif
   from->v8.parked_at = scavenges_;
-  new (UnlockerOf(from)) v8::Unlocker(static_cast<v8::Isolate*>(isolate_));
+  if (direct_) {
+    from->v8.archived.owner = from;
+    archive_.Save(&from->v8.archived);
+  } else {
+    // Interrupts pending on this thread (a worker's terminate(), a GC request)
+    // belong to the thread, not to the fiber: they travel to the next one.
+    carried_interrupts_ |= TakeInterrupts();
+    new (UnlockerOf(from)) v8::Unlocker(static_cast<v8::Isolate*>(isolate_));
+  }
   Handoff(to);
 }
 
 void V8State::Resume(Fiber* self) {
-  UnlockerOf(self)->~Unlocker();  // takes the lock, restores our V8 state
+  if (direct_) {
+    archive_.Load(&self->v8.archived);
+    SetStackLimit(self);
+  } else {
+    UnlockerOf(self)->~Unlocker();  // takes the lock, restores our V8 state
+  }
   AfterLock(self);
   v8::Global<v8::Value>* pending = AsGlobal<v8::Value>(pending_exception_);
   if (!pending->IsEmpty()) {
@@ -826,7 +847,7 @@ void V8State::Resume(Fiber* self) {
 
 // V8 reads these thread_locals when `next` takes the lock: they must be its own.
 void V8State::Handoff(const Fiber* next) {
-  *thread_id_slot_ = next->v8.thread_id;
+  if (!direct_) *thread_id_slot_ = next->v8.thread_id;
   if (stack_start_slot_ != nullptr) *stack_start_slot_ = StackTop(next);
 }
 
@@ -848,33 +869,75 @@ void V8State::Forget(Fiber* fiber) {
 
 void V8State::Run(Fiber* self) {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  if (direct_) {
+    archive_.Begin();  // fresh, as V8 starts a new thread
+    SetStackLimit(self);
+    CallEntry(self);
+    archive_.Drop();
+    return;
+  }
   {
     v8::Locker locker(isolate);  // a new V8 thread: fresh state, a new thread id
     self->v8.thread_id = *thread_id_slot_;
     by_thread_id_[self->v8.thread_id] = self;
-    // Leave room under V8's limit for native frames, so deep recursion throws
-    // RangeError instead of reaching the guard page (test/crash/overflow.js).
-    isolate->SetStackLimit(reinterpret_cast<uintptr_t>(self->stack.low) + kStackReserve);
-    {
-      v8::HandleScope handle_scope(isolate);
-      AfterLock(self);
-      v8::Local<v8::Context> context = AsGlobal<v8::Context>(context_)->Get(isolate);
-      v8::Context::Scope context_scope(context);
-      v8::TryCatch try_catch(isolate);
-      v8::Local<v8::Function> entry = AsGlobal<v8::Function>(entry_)->Get(isolate);
-      if (entry->Call(context, v8::Undefined(isolate), 0, nullptr).IsEmpty()) {
-        if (try_catch.HasTerminated()) {
-          carried_interrupts_ |= kTerminateExecution;  // the thread is terminating
-        } else if (try_catch.HasCaught()) {
-          // The JS entry catches everything; this is a bug, not a user error.
-          AsGlobal<v8::Value>(pending_exception_)->Reset(isolate, try_catch.Exception());
-        }
-      }
-    }
+    SetStackLimit(self);
+    CallEntry(self);
     carried_interrupts_ |= TakeInterrupts();
     by_thread_id_.erase(self->v8.thread_id);
   }  // ~Locker: frees this thread's V8 state and releases the lock
   isolate->DiscardThreadSpecificMetadata();
+}
+
+// Calls the JS entry of a new fiber, on its stack.
+void V8State::CallEntry(Fiber* self) {
+  v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  v8::HandleScope handle_scope(isolate);
+  AfterLock(self);
+  v8::Local<v8::Context> context = AsGlobal<v8::Context>(context_)->Get(isolate);
+  v8::Context::Scope context_scope(context);
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Function> entry = AsGlobal<v8::Function>(entry_)->Get(isolate);
+  if (entry->Call(context, v8::Undefined(isolate), 0, nullptr).IsEmpty()) {
+    if (try_catch.HasTerminated()) {
+      carried_interrupts_ |= kTerminateExecution;  // the thread is terminating
+    } else if (try_catch.HasCaught()) {
+      // The JS entry catches everything; this is a bug, not a user error.
+      AsGlobal<v8::Value>(pending_exception_)->Reset(isolate, try_catch.Exception());
+    }
+  }
+}
+
+// Uses the direct switch unless STACKFUL_SWITCH=locker asks otherwise or
+// something it needs is missing or fails its proof.
+void V8State::ChooseSwitch() {
+  const char* choice = getenv("STACKFUL_SWITCH");
+  if (choice != nullptr && strcmp(choice, "locker") == 0) {
+    switch_reason_ = "STACKFUL_SWITCH=locker";
+    return;
+  }
+  std::string reason;
+  v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  if (root_stack_limit_ == 0) root_stack_limit_ = FindRootStackLimit(isolate, stack_guard_, &reason);
+  if (root_stack_limit_ == 0) {
+    switch_reason_ = reason;
+    return;
+  }
+  v8::HandleScope scope(isolate);
+  v8::Local<v8::Value> held = v8::Object::New(isolate);  // a handle for the round-trip proof
+  (void)held;
+  if (!archive_.Init(isolate_, stack_guard_, *thread_id_slot_, &reason)) {
+    switch_reason_ = reason;
+    return;
+  }
+  direct_ = true;
+  in_use_anchor_ = archive_.in_use_anchor();
+}
+
+SwitchStats V8State::switch_stats() const {
+  SwitchStats s;
+  s.path = direct_ ? "direct" : "locker";
+  s.reason = switch_reason_.c_str();
+  return s;
 }
 
 // --- Scavenges and parked fibers ---------------------------------------------
@@ -895,21 +958,19 @@ void V8State::Run(Fiber* self) {
 // V8's list. Full GCs, and everything else that walks archived threads (the
 // deoptimizer, the debugger, heap snapshots), always see all of them.
 //
-// V8 links a thread's state at the head of the list when it archives it, that
-// is when the next fiber takes the lock after it suspended: the list runs from
+// A fiber's state is linked at the head of the list when it is archived (the
+// direct switch does it as the fiber suspends; V8, on the locker switch, when
+// the next fiber takes the lock after it suspended): the list runs from
 // the most recently suspended to the longest parked. The clean fibers are thus
 // one run at its tail. The prologue walks from the head past the fibers that
 // suspended recently and unlinks the rest in O(1); the epilogue puts the run
 // back. The cost of a scavenge no longer grows with the number of parked
 // fibers, only with how many suspended since the last few scavenges.
 //
-// V8's ThreadState is { ThreadId id_; char* data_; ThreadState* next_;
-// ThreadState* previous_; ThreadManager* thread_manager_; } on every
-// supported line (checked in the disassembly of ThreadState::Unlink and
-// LinkInto of Node 20, 22, 24 and 26), and the list is circular around an
-// anchor state whose id is invalid. The ThreadManager is found from the
-// isolate and everything is proven against our own record of which fibers are
-// suspended, in which order, before the first skip (ProbeThreadList). Where
+// The list's layout is ArchivedThread's (thread_archive.h). With the direct
+// switch, its entries are ours and it was proven at load. With the locker
+// switch, it is proven against our own record of which fibers are suspended,
+// in which order, before the first skip (ProbeThreadList). Where
 // any proof fails, scavenges keep visiting every fiber ("visit-all"), and
 // stats().youngGc says so and why. STACKFUL_YOUNG_GC=visit-all forces that
 // path (to compare); STACKFUL_VERIFY_GC=1 checks every skipped fiber at every
@@ -924,55 +985,6 @@ namespace {
 constexpr uint64_t kCleanAfter = 3;  // scavenges a parked fiber must have been visited by
 constexpr size_t kProbeAfterSuspended = 64;  // the list is probed once this many fibers are parked
 
-constexpr size_t kIdOffset = 0x00;
-constexpr size_t kNextOffset = 0x10;
-constexpr size_t kPreviousOffset = 0x18;
-constexpr size_t kManagerOffset = 0x20;
-constexpr size_t kThreadStateSize = 0x28;
-
-int32_t StateId(const char* state) { return *reinterpret_cast<const int32_t*>(state + kIdOffset); }
-char*& StateNext(char* state) { return *reinterpret_cast<char**>(state + kNextOffset); }
-char*& StatePrevious(char* state) { return *reinterpret_cast<char**>(state + kPreviousOffset); }
-
-// Reads a ThreadState without faulting; false if it cannot be one.
-bool ReadState(const void* state, uintptr_t words[kThreadStateSize / sizeof(uintptr_t)]) {
-  return state != nullptr && reinterpret_cast<uintptr_t>(state) % alignof(void*) == 0 &&
-         SafeRead(state, words, kThreadStateSize);
-}
-
-// The in-use anchor of the isolate's ThreadManager: a pointer in the isolate
-// to an object holding, in this order, the free anchor, the in-use anchor and
-// the isolate itself, where both anchors are ThreadStates with an invalid id
-// that point back at that object.
-char* FindInUseAnchor(void* isolate) {
-  constexpr size_t kPage = 4096, kMaxIsolate = 256 * 1024, kManagerWords = 24;
-  const uintptr_t self = reinterpret_cast<uintptr_t>(isolate);
-  std::vector<uintptr_t> page(kPage / sizeof(uintptr_t));
-  char* found = nullptr;
-  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
-    if (!SafeRead(static_cast<char*>(isolate) + offset, page.data(), kPage)) break;
-    for (uintptr_t candidate : page) {
-      if (candidate < 0x10000 || candidate % 16 != 0 || candidate >> 47 != 0 || candidate == self) continue;
-      uintptr_t manager[kManagerWords];
-      if (!SafeRead(reinterpret_cast<void*>(candidate), manager, sizeof(manager))) continue;
-      for (size_t k = 2; k < kManagerWords; ++k) {
-        if (manager[k] != self) continue;
-        uintptr_t free_anchor[5], in_use_anchor[5];
-        if (!ReadState(reinterpret_cast<void*>(manager[k - 2]), free_anchor) ||
-            !ReadState(reinterpret_cast<void*>(manager[k - 1]), in_use_anchor)) continue;
-        auto is_anchor = [&](const uintptr_t* w) {
-          return static_cast<int32_t>(w[kIdOffset / 8]) == -1 && w[kManagerOffset / 8] == candidate;
-        };
-        if (!is_anchor(free_anchor) || !is_anchor(in_use_anchor)) continue;
-        char* anchor = reinterpret_cast<char*>(manager[k - 1]);
-        if (found != nullptr && found != anchor) return nullptr;  // ambiguous: refuse
-        found = anchor;
-      }
-    }
-  }
-  return found;
-}
-
 bool SkipDisabledByEnv() {
   const char* path = getenv("STACKFUL_YOUNG_GC");
   return path != nullptr && strcmp(path, "visit-all") == 0;
@@ -980,40 +992,48 @@ bool SkipDisabledByEnv() {
 
 }  // namespace
 
-// Finds V8's list of archived threads and proves that it holds exactly the
-// suspended fibers, most recently suspended first.
+// The fiber whose V8 state `state` is, or nullptr when it is none of ours.
+Fiber* V8State::FiberOfState(ArchivedThread* state) const {
+  if (direct_) return state->magic == kArchivedThreadMagic ? state->owner : nullptr;
+  auto it = by_thread_id_.find(state->id);
+  return it == by_thread_id_.end() ? nullptr : it->second;
+}
+
+// Locker switch: finds V8's list of archived threads and proves that it holds
+// exactly the suspended fibers, most recently suspended first.
 bool V8State::ProbeThreadList() {
   in_use_anchor_ = FindInUseAnchor(isolate_);
   if (in_use_anchor_ == nullptr) {
     skip_reason_ = "V8's list of archived threads (ThreadManager) was not found in the isolate";
     return false;
   }
-  const uintptr_t manager = *reinterpret_cast<uintptr_t*>(in_use_anchor_ + kManagerOffset);
   size_t suspended = 0;
   scheduler_->ForEachSuspended([&](Fiber*) { ++suspended; });
   size_t listed = 0;
   uint64_t newest = UINT64_MAX;
-  char* previous = in_use_anchor_;
-  for (char* state = StateNext(in_use_anchor_); state != in_use_anchor_; state = StateNext(state)) {
-    uintptr_t words[kThreadStateSize / sizeof(uintptr_t)];
-    if (!ReadState(state, words) || StatePrevious(state) != previous || words[kManagerOffset / 8] != manager) {
+  ArchivedThread* previous = in_use_anchor_;
+  constexpr size_t kStateSize = offsetof(ArchivedThread, magic);  // V8's part
+  for (ArchivedThread* state = in_use_anchor_->next; state != in_use_anchor_; state = state->next) {
+    ArchivedThread copy;
+    if (state == nullptr || !SafeRead(state, &copy, kStateSize) || copy.previous != previous ||
+        copy.manager != in_use_anchor_->manager) {
       skip_reason_ = "V8's list of archived threads does not have the expected layout";
       return false;
     }
-    auto it = by_thread_id_.find(StateId(state));
-    if (it == by_thread_id_.end() || it->second->state != FiberState::kSuspended) {
+    Fiber* fiber = FiberOfState(state);
+    if (fiber == nullptr || fiber->state != FiberState::kSuspended) {
       skip_reason_ = "V8's list of archived threads holds a thread that is not a suspended fiber";
       return false;
     }
-    if (it->second->v8.parked_at > newest) {
+    if (fiber->v8.parked_at > newest) {
       skip_reason_ = "V8's list of archived threads is not in the order the fibers suspended";
       return false;
     }
-    newest = it->second->v8.parked_at;
+    newest = fiber->v8.parked_at;
     previous = state;
     if (++listed > suspended) break;
   }
-  if (listed != suspended || StatePrevious(in_use_anchor_) != previous) {
+  if (listed != suspended || in_use_anchor_->previous != previous) {
     skip_reason_ = "V8's list of archived threads does not hold exactly the suspended fibers";
     return false;
   }
@@ -1029,46 +1049,50 @@ void V8State::BeforeScavenge() {
       skip_reason_ = "STACKFUL_YOUNG_GC=visit-all";
       return;
     }
-    if (scheduler_->suspended_count() < kProbeAfterSuspended) return;
-    skip_path_ = ProbeThreadList() ? SkipPath::kOn : SkipPath::kOff;
-    if (skip_path_ == SkipPath::kOff) return;
+    if (!direct_) {
+      if (scheduler_->suspended_count() < kProbeAfterSuspended) return;
+      if (!ProbeThreadList()) {
+        skip_path_ = SkipPath::kOff;
+        return;
+      }
+    }
+    skip_path_ = SkipPath::kOn;
     const char* verify = getenv("STACKFUL_VERIFY_GC");
     verify_skip_ = verify != nullptr && strcmp(verify, "1") == 0;
   }
   // Past the fibers that suspended since the last few scavenges...
-  char* state = StateNext(in_use_anchor_);
-  for (; state != in_use_anchor_; state = StateNext(state)) {
-    auto it = by_thread_id_.find(StateId(state));
-    if (it != by_thread_id_.end() && scavenge - it->second->v8.parked_at >= kCleanAfter) break;
+  ArchivedThread* state = in_use_anchor_->next;
+  for (; state != in_use_anchor_; state = state->next) {
+    Fiber* fiber = FiberOfState(state);
+    if (fiber != nullptr && scavenge - fiber->v8.parked_at >= kCleanAfter) break;
   }
   if (state == in_use_anchor_) return;
   // ...every one is clean: take the run [state, tail] out of the list.
   skipped_first_ = state;
-  skipped_last_ = StatePrevious(in_use_anchor_);
-  char* before = StatePrevious(state);
-  StateNext(before) = in_use_anchor_;
-  StatePrevious(in_use_anchor_) = before;
+  skipped_last_ = in_use_anchor_->previous;
+  ArchivedThread* before = state->previous;
+  before->next = in_use_anchor_;
+  in_use_anchor_->previous = before;
   skipping_scavenges_++;
   if (verify_skip_) VerifySkipped(scavenge);
 }
 
 void V8State::AfterScavenge() {
   if (skipped_first_ == nullptr) return;
-  char* tail = StatePrevious(in_use_anchor_);
-  StateNext(tail) = skipped_first_;
-  StatePrevious(skipped_first_) = tail;
-  StateNext(skipped_last_) = in_use_anchor_;
-  StatePrevious(in_use_anchor_) = skipped_last_;
+  ArchivedThread* tail = in_use_anchor_->previous;
+  tail->next = skipped_first_;
+  skipped_first_->previous = tail;
+  skipped_last_->next = in_use_anchor_;
+  in_use_anchor_->previous = skipped_last_;
   skipped_first_ = skipped_last_ = nullptr;
 }
 
 void V8State::VerifySkipped(uint64_t scavenge) const {
-  for (char* state = skipped_first_;; state = StateNext(state)) {
-    auto it = by_thread_id_.find(StateId(state));
-    if (it == by_thread_id_.end() || it->second->state != FiberState::kSuspended ||
-        scavenge - it->second->v8.parked_at < kCleanAfter) {
+  for (ArchivedThread* state = skipped_first_;; state = state->next) {
+    Fiber* fiber = FiberOfState(state);
+    if (fiber == nullptr || fiber->state != FiberState::kSuspended || scavenge - fiber->v8.parked_at < kCleanAfter) {
       fprintf(stderr, "stackful: STACKFUL_VERIFY_GC: scavenge %llu skipped V8 thread %d, which is not a clean parked fiber\n",
-              static_cast<unsigned long long>(scavenge), StateId(state));
+              static_cast<unsigned long long>(scavenge), state->id);
       abort();
     }
     if (state == skipped_last_) break;

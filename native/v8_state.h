@@ -1,17 +1,24 @@
-// Everything V8 needs swapped or set per fiber. To V8, every fiber is a thread
-// of its own: it takes V8's lock (v8::Locker) with its own thread id, so that
-// V8 archives its state (handler chain, entry frames, handle scopes, stack
-// guard, ...) when it is suspended and treats the archive as a GC root. This is
-// what keeps objects referenced only from a suspended fiber's frames alive.
+// Everything V8 needs swapped or set per fiber. A suspended fiber's V8 state
+// (handler chain, entry frames, handle scopes, ...) is archived in V8's list
+// of archived threads, which every GC treats as roots: that is what keeps
+// objects referenced only from a suspended fiber's frames alive. Two ways:
+//  - "direct" (the default): stackful archives and restores the state itself
+//    (thread_archive.h); all fibers of a thread are one V8 thread.
+//  - "locker" (the fallback, or STACKFUL_SWITCH=locker): every fiber is a V8
+//    thread of its own that takes V8's lock (v8::Locker) with its own thread
+//    id, and V8 archives it.
 //
-// Only v8_state.cc includes <v8.h>; the internals it uses are found and
-// validated at load time (see the table in v8_state.cc), never assumed.
+// Only v8_state.cc and thread_archive.cc include <v8.h>; the internals they
+// use are found and validated at load time (see the table in v8_state.cc),
+// never assumed.
 #ifndef STACKFUL_V8_STATE_H_
 #define STACKFUL_V8_STATE_H_
 
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+
+#include "thread_archive.h"
 
 namespace v8 {
 class Value;
@@ -29,8 +36,16 @@ class Scheduler;
 
 // The V8 side of one fiber.
 struct V8FiberState {
-  int32_t thread_id = 0;  // V8's id for this fiber; 0 until it first runs
-  // A v8::Unlocker lives here while the fiber is suspended.
+  V8FiberState() = default;
+  V8FiberState(const V8FiberState&) = delete;
+  V8FiberState& operator=(const V8FiberState&) = delete;
+  ~V8FiberState() { ThreadArchive::Release(&archived); }
+
+  // Direct switch: the fiber's V8 state while it is suspended.
+  ArchivedThread archived;
+  // Locker switch: V8's id for this fiber (0 until it first runs), and a
+  // v8::Unlocker that lives here while the fiber is suspended.
+  int32_t thread_id = 0;
   alignas(void*) unsigned char unlocker[sizeof(void*)];
   // The fiber's async context (V8's continuation-preserved embedder data,
   // where AsyncLocalStorage lives on Node 24+): a v8::Global, empty when unset.
@@ -45,6 +60,12 @@ struct YoungGcStats {
   const char* reason = "";   // why "visit-all", when it is not by choice
   uint64_t scavenges = 0;    // scavenges seen since the thread loaded stackful
   uint64_t skipping = 0;     // of those, how many left parked fibers out
+};
+
+// How fibers switch on this thread (see the top of this file).
+struct SwitchStats {
+  const char* path = "";    // "direct" | "locker"
+  const char* reason = "";  // why "locker", when it is not by choice
 };
 
 // What V8 offers this thread, as found by Probe().
@@ -98,6 +119,7 @@ class V8State {
   static void ScanSuspendedStacks(void* visitor);
 
   YoungGcStats young_gc_stats() const;
+  SwitchStats switch_stats() const;
 
  private:
   static void HotCreate(const v8::FunctionCallbackInfo<v8::Value>& info);
@@ -106,6 +128,10 @@ class V8State {
   static void GetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info);
   static void SetAsyncContextCall(const v8::FunctionCallbackInfo<v8::Value>& info);
   void AfterLock(Fiber* self);
+  void SetStackLimit(const Fiber* fiber);
+  void CallEntry(Fiber* self);
+  void ChooseSwitch();
+  Fiber* FiberOfState(ArchivedThread* state) const;
   const void* StackTop(const Fiber* fiber) const;
   int TakeInterrupts();
   void ReRequestInterrupts();
@@ -134,6 +160,11 @@ class V8State {
   int carried_interrupts_ = 0;
   bool callbacks_installed_ = false;
 
+  // The direct switch (thread_archive.h), when it proved usable.
+  bool direct_ = false;
+  std::string switch_reason_;
+  ThreadArchive archive_;
+
   // Scavenges and parked fibers (see "Scavenges and parked fibers" in v8_state.cc).
   enum class SkipPath : uint8_t { kPending, kOn, kOff };
   SkipPath skip_path_ = SkipPath::kPending;
@@ -141,10 +172,10 @@ class V8State {
   bool verify_skip_ = false;               // STACKFUL_VERIFY_GC=1: check every skipped fiber
   uint64_t scavenges_ = 0;
   uint64_t skipping_scavenges_ = 0;
-  char* in_use_anchor_ = nullptr;          // V8's list of archived threads (a v8::internal::ThreadState)
-  char* skipped_first_ = nullptr;          // the run of that list taken out during a scavenge
-  char* skipped_last_ = nullptr;
-  std::unordered_map<int32_t, Fiber*> by_thread_id_;  // fibers that have run, by V8 thread id
+  ArchivedThread* in_use_anchor_ = nullptr;  // V8's list of archived threads
+  ArchivedThread* skipped_first_ = nullptr;  // the run of that list taken out during a scavenge
+  ArchivedThread* skipped_last_ = nullptr;
+  std::unordered_map<int32_t, Fiber*> by_thread_id_;  // locker switch: fibers that have run, by V8 thread id
 };
 
 }  // namespace stackful

@@ -1,0 +1,330 @@
+#include "thread_archive.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <v8.h>
+
+#include "elf_symbols.h"
+
+namespace stackful {
+namespace {
+
+// --- V8's archive functions ---------------------------------------------------
+
+using ArchiveFn = char* (*)(void* self, char* storage);     // members: this, storage
+using SizeFn = int (*)();                                    // static ArchiveSpacePerThread()
+using MemberFn = void (*)(void* self);
+using AddressFn = void* (*)(void* isolate);  // an ExternalReference: one Address, returned in a register
+using FirstStateFn = ArchivedThread* (*)(void* thread_manager);
+
+struct Api {
+  ArchiveFn hsi_archive = nullptr;
+  ArchiveFn hsi_restore = nullptr;
+  SizeFn hsi_size = nullptr;
+  MemberFn hsi_free = nullptr;
+  ArchiveFn isolate_archive = nullptr;
+  ArchiveFn isolate_restore = nullptr;
+  MemberFn initialize_thread_local = nullptr;
+  ArchiveFn relocatable_archive = nullptr;  // static (Isolate*, char*): the same shape
+  ArchiveFn relocatable_restore = nullptr;
+  SizeFn relocatable_size = nullptr;
+  ArchiveFn stack_guard_archive = nullptr;
+  ArchiveFn stack_guard_restore = nullptr;
+  ArchiveFn debug_archive = nullptr;
+  ArchiveFn debug_restore = nullptr;
+  SizeFn debug_size = nullptr;
+  MemberFn debug_thread_init = nullptr;
+  AddressFn hsi_address = nullptr;
+  AddressFn debug_is_active_address = nullptr;
+  AddressFn debug_suspended_generator_address = nullptr;
+  FirstStateFn first_in_use = nullptr;
+};
+
+Api api;
+std::vector<SymbolEntry> entries;
+
+template <typename F>
+void Want(const char* readable, const char* mangled, F* slot) {
+  entries.push_back({readable, {mangled, nullptr}, reinterpret_cast<void**>(slot)});
+}
+
+void ResolveApi() {
+  Want("HandleScopeImplementer::ArchiveThread(char*)", "_ZN2v88internal22HandleScopeImplementer13ArchiveThreadEPc", &api.hsi_archive);
+  Want("HandleScopeImplementer::RestoreThread(char*)", "_ZN2v88internal22HandleScopeImplementer13RestoreThreadEPc", &api.hsi_restore);
+  Want("HandleScopeImplementer::ArchiveSpacePerThread()", "_ZN2v88internal22HandleScopeImplementer21ArchiveSpacePerThreadEv", &api.hsi_size);
+  Want("HandleScopeImplementer::FreeThreadResources()", "_ZN2v88internal22HandleScopeImplementer19FreeThreadResourcesEv", &api.hsi_free);
+  Want("Isolate::ArchiveThread(char*)", "_ZN2v88internal7Isolate13ArchiveThreadEPc", &api.isolate_archive);
+  Want("Isolate::RestoreThread(char*)", "_ZN2v88internal7Isolate13RestoreThreadEPc", &api.isolate_restore);
+  Want("Isolate::InitializeThreadLocal()", "_ZN2v88internal7Isolate21InitializeThreadLocalEv", &api.initialize_thread_local);
+  Want("Relocatable::ArchiveState(Isolate*, char*)", "_ZN2v88internal11Relocatable12ArchiveStateEPNS0_7IsolateEPc", &api.relocatable_archive);
+  Want("Relocatable::RestoreState(Isolate*, char*)", "_ZN2v88internal11Relocatable12RestoreStateEPNS0_7IsolateEPc", &api.relocatable_restore);
+  Want("Relocatable::ArchiveSpacePerThread()", "_ZN2v88internal11Relocatable21ArchiveSpacePerThreadEv", &api.relocatable_size);
+  Want("StackGuard::ArchiveStackGuard(char*)", "_ZN2v88internal10StackGuard17ArchiveStackGuardEPc", &api.stack_guard_archive);
+  Want("StackGuard::RestoreStackGuard(char*)", "_ZN2v88internal10StackGuard17RestoreStackGuardEPc", &api.stack_guard_restore);
+  Want("Debug::ArchiveDebug(char*)", "_ZN2v88internal5Debug12ArchiveDebugEPc", &api.debug_archive);
+  Want("Debug::RestoreDebug(char*)", "_ZN2v88internal5Debug12RestoreDebugEPc", &api.debug_restore);
+  Want("Debug::ArchiveSpacePerThread()", "_ZN2v88internal5Debug21ArchiveSpacePerThreadEv", &api.debug_size);
+  Want("Debug::ThreadInit()", "_ZN2v88internal5Debug10ThreadInitEv", &api.debug_thread_init);
+  Want("ExternalReference::handle_scope_implementer_address(Isolate*)",
+       "_ZN2v88internal17ExternalReference32handle_scope_implementer_addressEPNS0_7IsolateE", &api.hsi_address);
+  Want("ExternalReference::debug_is_active_address(Isolate*)",
+       "_ZN2v88internal17ExternalReference23debug_is_active_addressEPNS0_7IsolateE", &api.debug_is_active_address);
+  Want("ExternalReference::debug_suspended_generator_address(Isolate*)",
+       "_ZN2v88internal17ExternalReference33debug_suspended_generator_addressEPNS0_7IsolateE",
+       &api.debug_suspended_generator_address);
+  Want("ThreadManager::FirstThreadStateInUse()", "_ZN2v88internal13ThreadManager21FirstThreadStateInUseEv", &api.first_in_use);
+  ResolveSymbols(entries.data(), entries.size());
+}
+
+const char* MissingApi() {
+  for (const SymbolEntry& e : entries) {
+    if (*e.slot == nullptr) return e.readable;
+  }
+  return nullptr;
+}
+
+constexpr size_t kPage = 4096;
+constexpr size_t kMaxIsolate = 256 * 1024;  // how far into the isolate its fields are looked for
+
+// Calls `visit(word)` for every word of the isolate's first kMaxIsolate bytes.
+template <typename Visit>
+void ForEachIsolateWord(void* isolate, Visit visit) {
+  std::vector<uintptr_t> page(kPage / sizeof(uintptr_t));
+  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
+    if (!SafeRead(static_cast<char*>(isolate) + offset, page.data(), kPage)) return;
+    for (uintptr_t word : page) visit(word);
+  }
+}
+
+// A copy of the isolate's first kMaxIsolate bytes (zeros where unreadable),
+// with room past the end.
+std::vector<uintptr_t> CopyIsolate(void* isolate) {
+  std::vector<uintptr_t> copy((kMaxIsolate + kPage) / sizeof(uintptr_t), 0);
+  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
+    if (!SafeRead(static_cast<char*>(isolate) + offset, copy.data() + offset / sizeof(uintptr_t), kPage)) break;
+  }
+  return copy;
+}
+
+bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && p >> 47 == 0; }
+
+bool IsAnchor(const ArchivedThread& t, uintptr_t manager) {
+  return t.id == -1 && reinterpret_cast<uintptr_t>(t.manager) == manager;
+}
+
+}  // namespace
+
+// The ThreadManager holds, in this order, its free anchor, its in-use anchor
+// and the isolate; both anchors are ThreadStates with an invalid id that point
+// back at it. The isolate holds a pointer to it.
+ArchivedThread* FindInUseAnchor(void* isolate) {
+  constexpr size_t kManagerWords = 24;
+  const uintptr_t self = reinterpret_cast<uintptr_t>(isolate);
+  ArchivedThread* found = nullptr;
+  bool ambiguous = false;
+  ForEachIsolateWord(isolate, [&](uintptr_t candidate) {
+    if (!PlausiblePointer(candidate) || candidate % 16 != 0 || candidate == self) return;
+    uintptr_t manager[kManagerWords];
+    if (!SafeRead(reinterpret_cast<void*>(candidate), manager, sizeof(manager))) return;
+    for (size_t k = 2; k < kManagerWords; ++k) {
+      if (manager[k] != self) continue;
+      ArchivedThread free_anchor, in_use_anchor;  // only their V8 part is read
+      constexpr size_t kStateSize = offsetof(ArchivedThread, magic);
+      if (!PlausiblePointer(manager[k - 2]) || !PlausiblePointer(manager[k - 1]) ||
+          !SafeRead(reinterpret_cast<void*>(manager[k - 2]), &free_anchor, kStateSize) ||
+          !SafeRead(reinterpret_cast<void*>(manager[k - 1]), &in_use_anchor, kStateSize)) continue;
+      if (!IsAnchor(free_anchor, candidate) || !IsAnchor(in_use_anchor, candidate)) continue;
+      ArchivedThread* anchor = reinterpret_cast<ArchivedThread*>(manager[k - 1]);
+      if (found != nullptr && found != anchor) ambiguous = true;
+      found = anchor;
+    }
+  });
+  return ambiguous ? nullptr : found;
+}
+
+bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, std::string* reason) {
+  static const bool resolved = (ResolveApi(), true);
+  (void)resolved;
+  if (const char* missing = MissingApi()) {
+    *reason = std::string("V8 internal not found in this Node binary: v8::internal::") + missing;
+    return false;
+  }
+  isolate_ = isolate;
+  thread_id_ = thread_id;
+  v8::Isolate* v8_isolate = static_cast<v8::Isolate*>(isolate);
+
+  // The HandleScopeImplementer: the isolate's field, whose first member points back.
+  void* hsi = nullptr;
+  void* back = nullptr;
+  if (!SafeRead(api.hsi_address(isolate), &hsi, sizeof(hsi)) || !PlausiblePointer(reinterpret_cast<uintptr_t>(hsi)) ||
+      !SafeRead(hsi, &back, sizeof(back)) || back != isolate) {
+    *reason = "the isolate's HandleScopeImplementer was not found";
+    return false;
+  }
+  hsi_ = hsi;
+  hsi_size_ = static_cast<size_t>(api.hsi_size());
+  relocatable_size_ = static_cast<size_t>(api.relocatable_size());
+  debug_size_ = static_cast<size_t>(api.debug_size());
+
+  // The Debug object: the isolate's field that debug_is_active_address()
+  // reads, told apart from look-alikes by changing one candidate at a time in
+  // a copy of the isolate (the function only adds an offset to the field).
+  debug_is_active_ = static_cast<const bool*>(api.debug_is_active_address(isolate));
+  {
+    const uintptr_t active = reinterpret_cast<uintptr_t>(debug_is_active_);
+    std::vector<uintptr_t> copy = CopyIsolate(isolate);
+    constexpr uintptr_t kNudge = 0x1000;
+    bool ambiguous = false;
+    for (uintptr_t& word : copy) {
+      if (!PlausiblePointer(word) || active < word || active - word >= 256) continue;
+      word += kNudge;
+      if (reinterpret_cast<uintptr_t>(api.debug_is_active_address(copy.data())) == active + kNudge) {
+        if (debug_ != nullptr) ambiguous = true;
+        debug_ = reinterpret_cast<void*>(word - kNudge);
+      }
+      word -= kNudge;
+    }
+    if (debug_ == nullptr || ambiguous) {
+      *reason = "the isolate's Debug object was not found";
+      return false;
+    }
+  }
+  // Its thread_local_: the one block of the object that ArchiveDebug() copies
+  // (it must hold the suspended-generator field).
+  {
+    const uintptr_t generator = reinterpret_cast<uintptr_t>(api.debug_suspended_generator_address(isolate));
+    std::vector<char> object(kPage), copy(kPage);
+    if (debug_size_ == 0 || debug_size_ > kPage / 2 || !SafeRead(debug_, object.data(), kPage) ||
+        api.debug_archive(debug_, copy.data()) != copy.data() + debug_size_) {
+      *reason = "Debug::ArchiveDebug() has an unexpected size";
+      return false;
+    }
+    int matches = 0;
+    for (size_t k = 0; k + debug_size_ <= kPage; k += 8) {
+      if (memcmp(object.data() + k, copy.data(), debug_size_) != 0) continue;
+      ++matches;
+      debug_thread_local_ = static_cast<char*>(debug_) + k;
+    }
+    const uintptr_t block = reinterpret_cast<uintptr_t>(debug_thread_local_);
+    if (matches != 1 || generator < block || generator >= block + debug_size_) {
+      *reason = "Debug::thread_local_ could not be told apart in the Debug object";
+      return false;
+    }
+  }
+
+  // The StackGuard's archive size, from a round trip; the guard itself stays.
+  {
+    std::vector<char> scratch(kPage);
+    char* end = api.stack_guard_archive(stack_guard, scratch.data());
+    char* restored = api.stack_guard_restore(stack_guard, scratch.data());
+    if (end != restored || end <= scratch.data() || end > scratch.data() + kPage / 2) {
+      *reason = "StackGuard::ArchiveStackGuard() has an unexpected size";
+      return false;
+    }
+    stack_guard_size_ = static_cast<size_t>(end - scratch.data());
+  }
+
+  // V8's list of archived threads: our entry shows up first in it.
+  anchor_ = FindInUseAnchor(isolate);
+  if (anchor_ == nullptr) {
+    *reason = "V8's list of archived threads (ThreadManager) was not found in the isolate";
+    return false;
+  }
+  void* manager = anchor_->manager;
+  ArchivedThread* first = api.first_in_use(manager);
+  if (first != (anchor_->next == anchor_ ? nullptr : anchor_->next)) {
+    *reason = "ThreadManager::FirstThreadStateInUse() does not read the list that was found";
+    return false;
+  }
+
+  // A round trip of the running state through V8's archive functions: while
+  // it is archived, V8 has no handle scope and no context, and both are back
+  // after. It also measures the ThreadLocalTop.
+  const int handles = v8::HandleScope::NumberOfHandles(v8_isolate);
+  const bool in_context = v8_isolate->InContext();
+  std::vector<char> scratch(4 * kPage);
+  char* after_hsi = api.hsi_archive(hsi_, scratch.data());
+  char* after_top = api.isolate_archive(isolate, after_hsi);
+  const int handles_archived = v8::HandleScope::NumberOfHandles(v8_isolate);
+  api.initialize_thread_local(isolate);
+  const bool context_archived = v8_isolate->InContext();
+  const bool restored = api.isolate_restore(isolate, after_hsi) == after_top &&
+                        api.hsi_restore(hsi_, scratch.data()) == after_hsi;
+  top_size_ = static_cast<size_t>(after_top - after_hsi);
+  if (after_hsi != scratch.data() + hsi_size_ || !restored || top_size_ == 0 || top_size_ > 2 * kPage ||
+      handles == 0 || !in_context || handles_archived != 0 || context_archived ||
+      v8::HandleScope::NumberOfHandles(v8_isolate) != handles || !v8_isolate->InContext()) {
+    *reason = "archiving and restoring the running thread through V8's functions did not behave as expected";
+    return false;
+  }
+  data_size_ = hsi_size_ + top_size_ + relocatable_size_ + stack_guard_size_ + debug_size_;
+
+  // The same through Save(), Begin() and Load(), with the entry listed while saved.
+  ArchivedThread probe;
+  Save(&probe);
+  Begin();
+  const bool listed = api.first_in_use(manager) == &probe;
+  const bool fresh = v8::HandleScope::NumberOfHandles(v8_isolate) == 0 && !v8_isolate->InContext();
+  Load(&probe);
+  Release(&probe);
+  if (!listed || !fresh || api.first_in_use(manager) != first ||
+      v8::HandleScope::NumberOfHandles(v8_isolate) != handles || !v8_isolate->InContext()) {
+    *reason = "a fiber's archive was not listed by V8, or did not round-trip";
+    return false;
+  }
+  return true;
+}
+
+void ThreadArchive::Save(ArchivedThread* t) {
+  if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
+  char* p = api.hsi_archive(hsi_, t->data);
+  p = api.isolate_archive(isolate_, p);
+  p = api.relocatable_archive(isolate_, p);
+  p += stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
+  memcpy(p, debug_thread_local_, debug_size_);  // what ArchiveDebug() does (proven in Init)
+  t->id = thread_id_;
+  t->manager = anchor_->manager;
+  t->magic = kArchivedThreadMagic;
+  t->previous = anchor_;
+  t->next = anchor_->next;
+  anchor_->next->previous = t;
+  anchor_->next = t;
+}
+
+void ThreadArchive::Load(ArchivedThread* t) {
+  Unlink(t);
+  char* p = api.hsi_restore(hsi_, t->data);
+  p = api.isolate_restore(isolate_, p);
+  p = api.relocatable_restore(isolate_, p);
+  p += stack_guard_size_;
+  // With a debugger attached, V8's own restore also reapplies breakpoints and
+  // stepping for this fiber; without one, it is a copy.
+  if (*debug_is_active_) {
+    api.debug_restore(debug_, p);
+  } else {
+    memcpy(debug_thread_local_, p, debug_size_);
+  }
+}
+
+void ThreadArchive::Begin() {
+  api.initialize_thread_local(isolate_);
+  api.debug_thread_init(debug_);
+}
+
+void ThreadArchive::Drop() { api.hsi_free(hsi_); }
+
+void ThreadArchive::Unlink(ArchivedThread* t) {
+  if (t->next == nullptr) return;
+  t->next->previous = t->previous;
+  t->previous->next = t->next;
+  t->next = t->previous = nullptr;
+}
+
+void ThreadArchive::Release(ArchivedThread* t) {
+  free(t->data);
+  t->data = nullptr;
+}
+
+}  // namespace stackful

@@ -1,0 +1,103 @@
+// The direct switch: stackful archives and restores V8's per-thread state
+// itself, instead of going through v8::Unlocker / v8::Locker.
+//
+// Through the Locker, every switch takes ThreadManager's mutex, looks the
+// fibers up in V8's per-thread table, copies every piece of state twice
+// (lazily archived, then eagerly), and has the debugger walk the restored
+// stack. To V8, every fiber is then a thread of its own.
+//
+// Here all fibers of a thread are one V8 thread, whose state is swapped under
+// it: the same archive functions V8's ThreadManager calls, for the pieces that
+// belong to a stack (handle scopes, the ThreadLocalTop with its frames and
+// handlers, Relocatables, the debugger's per-thread data), into a buffer laid
+// out as V8 lays out its own. A suspended fiber's archive is linked into
+// ThreadManager's list of archived threads, exactly as V8 links one, so that
+// every GC visits its frames and handles (ThreadManager::Iterate) and the
+// deoptimizer finds its activations (IterateArchivedThreads).
+//
+// What stays with the thread: the StackGuard (stack limits are set per fiber
+// on each switch; interrupts such as worker.terminate() belong to the thread
+// anyway), the RegExp stack and the Bootstrapper's nesting count (neither is
+// live at a point where JS can switch).
+//
+// Everything is found and proven at load time (see Init()); where a proof
+// fails, stackful keeps the Locker switch and stats().switchPath says why.
+#ifndef STACKFUL_THREAD_ARCHIVE_H_
+#define STACKFUL_THREAD_ARCHIVE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace stackful {
+
+struct Fiber;
+
+// Laid out as v8::internal::ThreadState { ThreadId id_; char* data_;
+// ThreadState* next_; ThreadState* previous_; ThreadManager* thread_manager_; }
+// on every supported line (checked in the disassembly of ThreadState::Unlink
+// and LinkInto of Node 20, 22, 24 and 26), followed by stackful's own fields,
+// which V8 never reads.
+struct ArchivedThread {
+  int32_t id = -1;
+  char* data = nullptr;
+  ArchivedThread* next = nullptr;
+  ArchivedThread* previous = nullptr;
+  void* manager = nullptr;
+  // Ours: tells our entries in V8's list from V8's own, and whose they are.
+  uint64_t magic = 0;
+  Fiber* owner = nullptr;
+};
+static_assert(offsetof(ArchivedThread, next) == 0x10 && offsetof(ArchivedThread, manager) == 0x20,
+              "ArchivedThread must start as v8::internal::ThreadState");
+
+constexpr uint64_t kArchivedThreadMagic = 0x73746b66756c5453;  // "STlufkts"
+
+// The in-use anchor of the isolate's ThreadManager (V8's list of archived
+// threads, circular around an anchor whose id is invalid), or nullptr when it
+// cannot be told apart. Not yet proven: see ThreadArchive::Init().
+ArchivedThread* FindInUseAnchor(void* isolate);
+
+// One per thread (Node environment).
+class ThreadArchive {
+ public:
+  // Finds and proves, on the calling thread, every internal the direct switch
+  // needs. Must run in a HandleScope, with a context entered. `thread_id` is
+  // V8's id of this thread.
+  bool Init(void* isolate, void* stack_guard, int32_t thread_id, std::string* reason);
+
+  // The running V8 thread state goes into `t`, and `t` at the head of V8's
+  // list of archived threads. V8 is left with no handle scopes, and must get
+  // a thread state from Begin() or Load() before it runs anything.
+  void Save(ArchivedThread* t);
+  // `t` leaves V8's list and its state becomes the running one (after Save()
+  // or Drop()).
+  void Load(ArchivedThread* t);
+  // A new fiber is about to run (after Save() or Drop()): a fresh thread
+  // state, as V8 gives a new thread.
+  void Begin();
+  // The running fiber has finished (its scopes are closed): frees what its
+  // state holds. V8 is left fresh.
+  void Drop();
+  // Takes `t` out of V8's list, if it is in it (the thread is going away).
+  static void Unlink(ArchivedThread* t);
+  // Frees `t`'s buffer (its fiber object is going away).
+  static void Release(ArchivedThread* t);
+
+  ArchivedThread* in_use_anchor() const { return anchor_; }
+
+ private:
+  void* isolate_ = nullptr;
+  void* hsi_ = nullptr;       // v8::internal::HandleScopeImplementer*
+  void* debug_ = nullptr;     // v8::internal::Debug*
+  char* debug_thread_local_ = nullptr;  // Debug::thread_local_
+  const bool* debug_is_active_ = nullptr;
+  ArchivedThread* anchor_ = nullptr;
+  int32_t thread_id_ = -1;
+  size_t hsi_size_ = 0, top_size_ = 0, relocatable_size_ = 0, stack_guard_size_ = 0, debug_size_ = 0;
+  size_t data_size_ = 0;
+};
+
+}  // namespace stackful
+
+#endif  // STACKFUL_THREAD_ARCHIVE_H_
