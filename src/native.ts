@@ -71,6 +71,13 @@ export interface NativeStats {
    * (`reason` says why); 'pending': decided once 64 fibers are parked.
    */
   youngGc: { path: 'skip-clean' | 'visit-all' | 'pending'; reason?: string; scavenges: number; skipping: number };
+  /**
+   * How fibers switch. 'direct': stackful archives and restores V8's
+   * per-thread state itself (native/thread_archive.h); 'locker': every fiber
+   * is a V8 thread of its own, switched with v8::Unlocker / v8::Locker (slower;
+   * `reason` says why, e.g. STACKFUL_SWITCH=locker or a failed load-time proof).
+   */
+  switching: { path: 'direct' | 'locker'; reason?: string };
 }
 
 /** Names a native fiber: its slot and the slot's generation (see native/fiber.h). */

@@ -12,6 +12,48 @@ describe('GC safety', () => {
   });
 });
 
+describe('with V8\'s debugger active', () => {
+  it('pauses at `debugger` in the fiber that runs it, and fibers keep their values through GCs', () => {
+    const child = runChild('debugger.js');
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    const r = report(child);
+    assert.equal(r.path, 'direct');
+    assert.deepEqual(r.paused, Array.from({ length: 10 }, () => ['fiberA', 'fiberB']).flat());
+    assert.deepEqual(r.results, [64, 64]);
+    assert.equal(r.live, 0);
+  });
+});
+
+describe('the Locker switch (STACKFUL_SWITCH=locker, the fallback)', () => {
+  const locker = { STACKFUL_SWITCH: 'locker', STACKFUL_VERIFY_GC: '1' };
+
+  it('keeps objects held only by parked fibers intact through forced GCs', () => {
+    const child = runChild('gc-safety.js', ['500', '32'], { env: locker });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    assert.deepEqual(report(child), { checked: 500, depth: 32 });
+  });
+
+  it('survives the torture test, and says which switch ran', () => {
+    const child = runChild('torture.js', ['3', '300'], { env: locker });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    const r = report(child);
+    assert.equal(r.finished, 300);
+    assert.deepEqual(r.switching, { path: 'locker', reason: 'STACKFUL_SWITCH=locker' });
+  });
+
+  it('runs fibers in workers, and terminate() ends a worker with fibers parked or spinning', () => {
+    const child = runChild('workers.js', [], { env: locker });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    const r = report(child);
+    assert.equal(r.spinExit, 1);
+    assert.equal(r.parkedExit, 1);
+  });
+});
+
 describe('scavenges and parked fibers', () => {
   // STACKFUL_VERIFY_GC=1: every fiber left out of a scavenge is checked to be
   // one parked through three scavenges, or the child aborts.
@@ -47,6 +89,7 @@ describe('torture', () => {
     assert.ok(r.switches > 10_000 && r.checks >= r.switches && r.minor > 0 && r.major > 0, JSON.stringify(r));
     assert.equal(r.youngGc.path, 'skip-clean');
     assert.ok(r.youngGc.skipping > 0, JSON.stringify(r.youngGc));
+    assert.deepEqual(r.switching, { path: 'direct' });
   });
 });
 

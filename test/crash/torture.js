@@ -101,4 +101,4 @@ for (let id = 0; id < FIBERS; id++) {
   finished++;
 }
 const s = stats();
-console.log(JSON.stringify({ finished, switches, checks, minor, major, live: s.live, youngGc: s.youngGc }));
+console.log(JSON.stringify({ finished, switches, checks, minor, major, live: s.live, youngGc: s.youngGc, switching: s.switching }));
