@@ -6,16 +6,19 @@
  */
 import { findCase } from './cases/index.js';
 import { Context } from './lib/harness.js';
-import type { JobResult, Mode } from './lib/types.js';
+import type { JobParams, JobResult, Mode } from './lib/types.js';
 
 async function main(): Promise<void> {
   const [name, mode, params = '{}'] = process.argv.slice(2);
   if (name === undefined || (mode !== 'quick' && mode !== 'full')) {
     throw new Error('usage: node --expose-gc --import tsx bench/child.ts <case> <quick|full> [params JSON]');
   }
+  const parsed = JSON.parse(params) as Record<string, unknown>;
+  // A job may ask for a setting the addon reads when it loads (STACKFUL_SWITCH).
+  if (typeof parsed.switch === 'string') process.env.STACKFUL_SWITCH = parsed.switch;
   const mod = await findCase(name).load();
   const ctx = new Context(mode as Mode);
-  await mod.measure(ctx, JSON.parse(params));
+  await mod.measure(ctx, parsed as JobParams);
   const result: JobResult = { cells: ctx.cells, notes: ctx.notes };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

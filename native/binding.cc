@@ -54,6 +54,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Object switching = Napi::Object::New(env);
   switching.Set("path", Napi::String::New(env, sw.path));
   if (*sw.reason != '\0') switching.Set("reason", Napi::String::New(env, sw.reason));
+  switching.Set("stackLimit", Napi::String::New(env, sw.stack_limit_by_hand ? "by-hand" : "api"));
   out.Set("switching", switching);
   return out;
 }

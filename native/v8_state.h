@@ -62,10 +62,21 @@ struct YoungGcStats {
   uint64_t skipping = 0;     // of those, how many left parked fibers out
 };
 
+// The words of the StackGuard (and, on 13.x+, of the isolate) that
+// v8::Isolate::SetStackLimit() writes (see FindStackLimitWords()).
+struct StackLimitWords {
+  uintptr_t* real[2] = {};           // always set
+  uintptr_t* checked_by_js[2] = {};  // set unless an interrupt is pending
+  int reals = 0;
+  int checked = 0;
+  uintptr_t* stack_size = nullptr;   // the isolate's stack size, or nullptr
+};
+
 // How fibers switch on this thread (see the top of this file).
 struct SwitchStats {
   const char* path = "";    // "direct" | "locker"
   const char* reason = "";  // why "locker", when it is not by choice
+  bool stack_limit_by_hand = false;  // the limit words are written directly (no lock)
 };
 
 // What V8 offers this thread, as found by Probe().
@@ -162,6 +173,8 @@ class V8State {
 
   // The direct switch (thread_archive.h), when it proved usable.
   bool direct_ = false;
+  bool fast_limit_ = false;  // SetStackLimit() by hand (direct switch only)
+  StackLimitWords limit_words_;
   std::string switch_reason_;
   ThreadArchive archive_;
 

@@ -76,8 +76,11 @@ export interface NativeStats {
    * per-thread state itself (native/thread_archive.h); 'locker': every fiber
    * is a V8 thread of its own, switched with v8::Unlocker / v8::Locker (slower;
    * `reason` says why, e.g. STACKFUL_SWITCH=locker or a failed load-time proof).
+   * `stackLimit`: 'by-hand' when a switch writes V8's stack-limit words itself
+   * (found at load, direct switch only), 'api' when it calls
+   * Isolate::SetStackLimit(), which takes a lock.
    */
-  switching: { path: 'direct' | 'locker'; reason?: string };
+  switching: { path: 'direct' | 'locker'; reason?: string; stackLimit: 'by-hand' | 'api' };
 }
 
 /** Names a native fiber: its slot and the slot's generation (see native/fiber.h). */

@@ -13,11 +13,15 @@
  * whatever the runtime does per suspended coroutine (on every GC, say) shows
  * up here.
  *
+ * And "fiber, Locker switch": the fiber workloads in a process where the
+ * addon switches through v8::Unlocker / v8::Locker (STACKFUL_SWITCH=locker),
+ * its fallback, against the direct switch of the other fiber columns.
+ *
  * Every implementation returns the sum of the counters it got back. Python's
  * greenlet runs the same two workloads in its own process when installed
  * (bench/greenlet/ping_pong.py).
  */
-import { Fiber } from 'stackful';
+import { Fiber, stats } from 'stackful';
 import { runGreenlet } from '../lib/greenlet.js';
 import { formatCount, type Context, type Workload } from '../lib/harness.js';
 import type { CaseAbout, JobParams, Mode } from '../lib/types.js';
@@ -149,7 +153,7 @@ export const CREATE_FINISH = 'create + finish';
 
 export function jobs(mode: Mode): JobParams[] {
   const others = counts(mode).others;
-  return [{}, { impl: 'greenlet' }, ...Object.keys(bystander).map((impl) => ({ impl, others }))];
+  return [{}, { impl: 'fiber.locker', switch: 'locker' }, { impl: 'greenlet' }, ...Object.keys(bystander).map((impl) => ({ impl, others }))];
 }
 
 function counts(mode: Mode): { roundTrips: number; creates: number; others: number } {
@@ -162,6 +166,14 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
     runGreenlet(ctx, { roundTrip: ROUND_TRIP, switch: SWITCH, createFinish: CREATE_FINISH }, roundTrips, creates);
     return;
   }
+  const path = stats().switching.path;
+  if (params.impl === 'fiber.locker') {
+    if (path !== 'locker') throw new Error(`STACKFUL_SWITCH=locker did not take effect (${path})`);
+    await ctx.time(ROUND_TRIP, { 'fiber.locker': roundTrip.fiber! }, { ops: roundTrips });
+    await ctx.time(CREATE_FINISH, { 'fiber.locker': createFinish.fiber! }, { ops: creates });
+    return;
+  }
+  if (path !== 'direct') ctx.note(`fibers switched through the Locker fallback here: ${stats().switching.reason ?? ''}`);
   if (params.others !== undefined) {
     const impl = String(params.impl);
     const park = bystander[impl]!;

@@ -10,6 +10,7 @@ export const IMPLS: Record<string, ImplStyle> = {
   fiber: { label: 'fiber (run/yield)', color: '#D55E00' },
   'fiber.switch': { label: 'fiber (switch)', color: '#E69F00' },
   'fiber.visit-all': { label: 'fiber, scavenges visit all', color: '#F0E442' },
+  'fiber.locker': { label: 'fiber, Locker switch', color: '#999999' },
   generator: { label: 'generator', color: '#0072B2' },
   async: { label: 'async/await', color: '#009E73' },
   greenlet: { label: 'greenlet (Python)', color: '#CC79A7' },
