@@ -25,6 +25,15 @@ describe('with V8\'s debugger active', () => {
   });
 });
 
+describe('WebAssembly with fibers parked', () => {
+  it('fetch() (a wasm HTTP parser) keeps working: V8\'s wasm code GC, which aborts with archived threads, is off', () => {
+    const child = runChild('wasm-code-gc.js', ['400', '10'], { nodeArgs: [] });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    assert.deepEqual(report(child), { ok: 400, results: Array(10).fill(3), live: 0 });
+  });
+});
+
 describe('the Locker switch (STACKFUL_SWITCH=locker, the fallback)', () => {
   const locker = { STACKFUL_SWITCH: 'locker', STACKFUL_VERIFY_GC: '1' };
 
