@@ -277,6 +277,8 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   return true;
 }
 
+ThreadArchive::~ThreadArchive() { free(spare_); }
+
 void ThreadArchive::Save(ArchivedThread* t) {
   if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
   char* p = api.hsi_archive(hsi_, t->data);
@@ -309,11 +311,35 @@ void ThreadArchive::Load(ArchivedThread* t) {
 }
 
 void ThreadArchive::Begin() {
+  // A finished fiber's empty handle scope state, with its handle block and
+  // list capacity: no malloc/free pair for each fiber created.
+  if (has_spare_) {
+    api.hsi_restore(hsi_, spare_);
+    has_spare_ = false;
+  }
   api.initialize_thread_local(isolate_);
   api.debug_thread_init(debug_);
 }
 
-void ThreadArchive::Drop() { api.hsi_free(hsi_); }
+void ThreadArchive::Drop() {
+  if (has_spare_) {
+    api.hsi_free(hsi_);
+    return;
+  }
+  if (spare_ == nullptr) spare_ = static_cast<char*>(calloc(1, hsi_size_));
+  api.hsi_archive(hsi_, spare_);
+  has_spare_ = true;
+}
+
+void ThreadArchive::FreeSpare() {
+  if (!has_spare_) return;
+  std::vector<char> running(hsi_size_);
+  api.hsi_archive(hsi_, running.data());
+  api.hsi_restore(hsi_, spare_);
+  api.hsi_free(hsi_);
+  api.hsi_restore(hsi_, running.data());
+  has_spare_ = false;
+}
 
 void ThreadArchive::Unlink(ArchivedThread* t) {
   if (t->next == nullptr) return;

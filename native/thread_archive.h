@@ -65,6 +65,10 @@ class ThreadArchive {
   // needs. Must run in a HandleScope, with a context entered. `thread_id` is
   // V8's id of this thread.
   bool Init(void* isolate, void* stack_guard, int32_t thread_id, std::string* reason);
+  ThreadArchive() = default;
+  ThreadArchive(const ThreadArchive&) = delete;
+  ThreadArchive& operator=(const ThreadArchive&) = delete;
+  ~ThreadArchive();
 
   // The running V8 thread state goes into `t`, and `t` at the head of V8's
   // list of archived threads. V8 is left with no handle scopes, and must get
@@ -76,9 +80,13 @@ class ThreadArchive {
   // A new fiber is about to run (after Save() or Drop()): a fresh thread
   // state, as V8 gives a new thread.
   void Begin();
-  // The running fiber has finished (its scopes are closed): frees what its
-  // state holds. V8 is left fresh.
+  // The running fiber has finished (its scopes are closed). Its handle scope
+  // memory (a handle block, the context lists) is kept for the next new
+  // fiber (Begin()), or freed when one is already kept. V8 is left without
+  // handle scopes, as after Save().
   void Drop();
+  // Frees the handle scope memory Drop() kept. The root fiber must be running.
+  void FreeSpare();
   // Takes `t` out of V8's list, if it is in it (the thread is going away).
   static void Unlink(ArchivedThread* t);
   // Frees `t`'s buffer (its fiber object is going away).
@@ -96,6 +104,8 @@ class ThreadArchive {
   int32_t thread_id_ = -1;
   size_t hsi_size_ = 0, top_size_ = 0, relocatable_size_ = 0, stack_guard_size_ = 0, debug_size_ = 0;
   size_t data_size_ = 0;
+  char* spare_ = nullptr;  // a finished fiber's handle scopes (HandleScopeImplementer archive)
+  bool has_spare_ = false;
 };
 
 }  // namespace stackful

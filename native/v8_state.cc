@@ -812,7 +812,10 @@ void V8State::Shutdown() {
   // the archives of abandoned fibers are ours (their handle blocks are not
   // freed: a suspended fiber's scopes never close).
   if (skipped_first_ != nullptr) AfterScavenge();
-  if (direct_) scheduler_->ForEachSuspended([](Fiber* fiber) { ThreadArchive::Unlink(&fiber->v8.archived); });
+  if (direct_) {
+    scheduler_->ForEachSuspended([](Fiber* fiber) { ThreadArchive::Unlink(&fiber->v8.archived); });
+    if (scheduler_->current()->is_root) archive_.FreeSpare();
+  }
   if (callbacks_installed_) {
     isolate->RemoveGCPrologueCallback(&GcPrologue, this);
     isolate->RemoveGCEpilogueCallback(&GcEpilogue, this);
