@@ -40,6 +40,9 @@ struct Api {
   AddressFn debug_is_active_address = nullptr;
   AddressFn debug_suspended_generator_address = nullptr;
   FirstStateFn first_in_use = nullptr;
+  AddressFn handle_scope_next_address = nullptr;
+  AddressFn handle_scope_limit_address = nullptr;
+  AddressFn handle_scope_level_address = nullptr;
 };
 
 Api api;
@@ -75,6 +78,12 @@ void ResolveApi() {
        "_ZN2v88internal17ExternalReference33debug_suspended_generator_addressEPNS0_7IsolateE",
        &api.debug_suspended_generator_address);
   Want("ThreadManager::FirstThreadStateInUse()", "_ZN2v88internal13ThreadManager21FirstThreadStateInUseEv", &api.first_in_use);
+  Want("ExternalReference::handle_scope_next_address(Isolate*)",
+       "_ZN2v88internal17ExternalReference25handle_scope_next_addressEPNS0_7IsolateE", &api.handle_scope_next_address);
+  Want("ExternalReference::handle_scope_limit_address(Isolate*)",
+       "_ZN2v88internal17ExternalReference26handle_scope_limit_addressEPNS0_7IsolateE", &api.handle_scope_limit_address);
+  Want("ExternalReference::handle_scope_level_address(Isolate*)",
+       "_ZN2v88internal17ExternalReference26handle_scope_level_addressEPNS0_7IsolateE", &api.handle_scope_level_address);
   ResolveSymbols(entries.data(), entries.size());
 }
 
@@ -86,6 +95,7 @@ const char* MissingApi() {
 }
 
 constexpr size_t kPage = 4096;
+constexpr size_t kHandleScopeDataSize = 24;  // HandleScopeData {Address* next, *limit; int level, sealed_level}
 constexpr size_t kMaxIsolate = 256 * 1024;  // how far into the isolate its fields are looked for
 
 // Calls `visit(word)` for every word of the isolate's first kMaxIsolate bytes.
@@ -245,7 +255,28 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   const int handles = v8::HandleScope::NumberOfHandles(v8_isolate);
   const bool in_context = v8_isolate->InContext();
   std::vector<char> scratch(4 * kPage);
+  // Handle scopes by copy: ArchiveThread() stores the isolate's
+  // HandleScopeData {next, limit, level, sealed_level} into a member and
+  // copies the object; RestoreThread() copies it back and sets the isolate's
+  // data from that member. The member is found in V8's own archive, and a
+  // copy made by hand must equal that archive byte for byte.
+  char* data = static_cast<char*>(api.handle_scope_next_address(isolate));
+  const bool data_layout = static_cast<char*>(api.handle_scope_limit_address(isolate)) == data + 8 &&
+                           static_cast<char*>(api.handle_scope_level_address(isolate)) == data + 16;
+  std::vector<char> by_hand(hsi_size_), current(kHandleScopeDataSize);
+  memcpy(by_hand.data(), hsi_, hsi_size_);
+  memcpy(current.data(), data, kHandleScopeDataSize);
   char* after_hsi = api.hsi_archive(hsi_, scratch.data());
+  int members = 0;
+  for (size_t k = 0; data_layout && k + kHandleScopeDataSize <= hsi_size_; k += 8) {
+    if (memcmp(scratch.data() + k, current.data(), kHandleScopeDataSize) != 0) continue;
+    ++members;
+    data_in_hsi_ = k;
+  }
+  if (members == 1) {
+    memcpy(by_hand.data() + data_in_hsi_, current.data(), kHandleScopeDataSize);
+    if (memcmp(by_hand.data(), scratch.data(), hsi_size_) == 0) handle_scope_data_ = data;
+  }
   char* after_top = api.isolate_archive(isolate, after_hsi);
   const int handles_archived = v8::HandleScope::NumberOfHandles(v8_isolate);
   api.initialize_thread_local(isolate);
@@ -281,7 +312,16 @@ ThreadArchive::~ThreadArchive() { free(spare_); }
 
 void ThreadArchive::Save(ArchivedThread* t) {
   if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
-  char* p = api.hsi_archive(hsi_, t->data);
+  char* p = t->data;
+  if (handle_scope_data_ != nullptr) {
+    // As ArchiveThread(), but the implementer is not reset: Begin() or Load()
+    // replaces it before anything uses it.
+    memcpy(p, hsi_, hsi_size_);
+    memcpy(p + data_in_hsi_, handle_scope_data_, kHandleScopeDataSize);
+    p += hsi_size_;
+  } else {
+    p = api.hsi_archive(hsi_, p);
+  }
   p = api.isolate_archive(isolate_, p);
   p = api.relocatable_archive(isolate_, p);
   p += stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
@@ -297,7 +337,14 @@ void ThreadArchive::Save(ArchivedThread* t) {
 
 void ThreadArchive::Load(ArchivedThread* t) {
   Unlink(t);
-  char* p = api.hsi_restore(hsi_, t->data);
+  char* p = t->data;
+  if (handle_scope_data_ != nullptr) {
+    memcpy(hsi_, p, hsi_size_);
+    memcpy(handle_scope_data_, p + data_in_hsi_, kHandleScopeDataSize);
+    p += hsi_size_;
+  } else {
+    p = api.hsi_restore(hsi_, p);
+  }
   p = api.isolate_restore(isolate_, p);
   p = api.relocatable_restore(isolate_, p);
   p += stack_guard_size_;
@@ -316,6 +363,10 @@ void ThreadArchive::Begin() {
   if (has_spare_) {
     api.hsi_restore(hsi_, spare_);
     has_spare_ = false;
+  } else if (handle_scope_data_ != nullptr) {
+    // Save() left the suspended fiber's scopes in place: start empty.
+    std::vector<char> unused(hsi_size_);
+    api.hsi_archive(hsi_, unused.data());
   }
   api.initialize_thread_local(isolate_);
   api.debug_thread_init(debug_);

@@ -1015,6 +1015,7 @@ SwitchStats V8State::switch_stats() const {
   s.path = direct_ ? "direct" : "locker";
   s.reason = switch_reason_.c_str();
   s.stack_limit_by_hand = fast_limit_;
+  s.handle_scopes_by_hand = direct_ && archive_.copies_handle_scopes();
   return s;
 }
 

@@ -76,7 +76,8 @@ struct StackLimitWords {
 struct SwitchStats {
   const char* path = "";    // "direct" | "locker"
   const char* reason = "";  // why "locker", when it is not by choice
-  bool stack_limit_by_hand = false;  // the limit words are written directly (no lock)
+  bool stack_limit_by_hand = false;    // the limit words are written directly (no lock)
+  bool handle_scopes_by_hand = false;  // handle scopes are archived by copying
 };
 
 // What V8 offers this thread, as found by Probe().

@@ -79,9 +79,11 @@ export interface NativeStats {
    * `reason` says why, e.g. STACKFUL_SWITCH=locker or a failed load-time proof).
    * `stackLimit`: 'by-hand' when a switch writes V8's stack-limit words itself
    * (found at load, direct switch only), 'api' when it calls
-   * Isolate::SetStackLimit(), which takes a lock.
+   * Isolate::SetStackLimit(), which takes a lock. `handleScopes`: 'by-hand'
+   * when a switch copies V8's handle-scope state itself (its layout proven at
+   * load against V8's own archive), 'api' when it calls V8's functions.
    */
-  switching: { path: 'direct' | 'locker'; reason?: string; stackLimit: 'by-hand' | 'api' };
+  switching: { path: 'direct' | 'locker'; reason?: string; stackLimit: 'by-hand' | 'api'; handleScopes: 'by-hand' | 'api' };
 }
 
 /** Names a native fiber: its slot and the slot's generation (see native/fiber.h). */
