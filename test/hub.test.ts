@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Fiber, FiberExit, Greenlet, iwait, joinAll, killAll, runInFiber, sleep, spawn, spawnLater, Timeout, TimeoutError, wait, withTimeout } from 'stackful';
+import { Fiber, FiberExit, Greenlet, iwait, joinAll, killAll, Queue, runInFiber, sleep, spawn, spawnLater, Timeout, TimeoutError, wait, withTimeout } from 'stackful';
 import { codeOf, describeChild, runChild } from './helpers';
 
 describe('spawn() and sleep(): the seed examples', () => {
@@ -32,6 +32,31 @@ describe('spawn() and sleep(): the seed examples', () => {
     assert.equal(g.started, true);
     await g;
     assert.deepEqual(log, ['spawned', 'ran']);
+  });
+
+  it('fibers waking each other without pause still let timers run (the loop gets a turn at least every few ms)', async () => {
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    try {
+      const handoffs = await runInFiber(() => {
+        const q = new Queue<number>(1);
+        const until = Date.now() + 300;
+        const consumer = spawn(() => {
+          let n = 0;
+          while (q.get() >= 0) n++;
+          return n;
+        });
+        while (Date.now() < until) q.put(1);
+        q.put(-1);
+        return consumer.get();
+      });
+      assert.ok(handoffs > 1000, `only ${handoffs} handoffs`);
+      // A 1 ms interval fires about 300 times when the loop turns freely; a
+      // hub that kept the loop from turning would let it fire once or never.
+      assert.ok(ticks >= 20, `the interval fired ${ticks} times in 300 ms`);
+    } finally {
+      clearInterval(ticker);
+    }
   });
 
   it('spawnLater() starts after the delay', async () => {
