@@ -103,9 +103,18 @@ Stack StackPool::Acquire(size_t size) {
   return Carve(slabs_.back());
 }
 
+// Whether the stack never reached below its top kShallowBytes: the page just
+// below them was never touched (mincore() does not fault it in).
+bool StackPool::Shallow(const Stack& stack) {
+  if (stack.size() <= kShallowBytes) return true;
+  unsigned char resident = 0;
+  char* page = stack.high - kShallowBytes - PageSize();
+  return mincore(page, PageSize(), &resident) == 0 && (resident & 1) == 0;
+}
+
 void StackPool::Release(Stack stack) {
   if (!stack) return;
-  if (warm_.size() < kWarm) {
+  if (warm_.size() < kWarm || (warm_.size() < kWarm + kWarmShallow && Shallow(stack))) {
     warm_.push_back(stack);
     return;
   }

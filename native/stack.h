@@ -30,12 +30,17 @@ constexpr size_t kStackReserve = 128 * 1024;
 // (MADV_GUARD_INSTALL, Linux 6.13+), a guard page does not split the mapping;
 // elsewhere it falls back to mprotect(), one mapping per guard.
 //
-// Released stacks are reused, most recently used first; beyond a few, their
-// pages are given back to the kernel (MADV_DONTNEED), so memory follows the
-// number of live fibers, not the peak.
+// Released stacks are reused, most recently used first. Up to kWarm keep
+// their pages; up to kWarmShallow more do too if they never grew past their
+// top kShallowBytes (one mincore() call tells); the rest give their pages back
+// to the kernel (MADV_DONTNEED), so memory follows the number of live fibers,
+// not the peak, while a burst of short-lived fibers does not pay a syscall and
+// fresh page faults for each.
 class StackPool {
  public:
-  static constexpr size_t kWarm = 32;           // released stacks kept with their pages
+  static constexpr size_t kWarm = 32;             // released stacks kept with their pages
+  static constexpr size_t kWarmShallow = 1024;    // ... and more, if they stayed shallow
+  static constexpr size_t kShallowBytes = 64 << 10;
   static constexpr size_t kSlabBytes = 64 << 20;  // address space per slab
 
   StackPool() = default;
@@ -66,6 +71,7 @@ class StackPool {
     size_t count;       // stacks in the slab
   };
   Stack Carve(Slab& slab);
+  static bool Shallow(const Stack& stack);
   bool Guard(char* page);
 
   std::vector<Slab> slabs_;

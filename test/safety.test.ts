@@ -154,6 +154,18 @@ describe('100,000 fibers', () => {
   });
 });
 
+describe('stack pages', () => {
+  it('are given back when deep fibers finish (shallow ones alone stay warm for reuse)', () => {
+    const child = runChild('stack-trim.js');
+    assert.equal(child.status, 0, describeChild(child));
+    const r = report(child);
+    assert.equal(r.dead, true);
+    // 200 stacks grown by ~650 KiB each: all but the few kept warm are trimmed.
+    assert.ok(r.grownKiB > 80_000, JSON.stringify(r));
+    assert.ok(r.keptKiB < r.grownKiB / 2, JSON.stringify(r));
+  });
+});
+
 describe('worker_threads', () => {
   it('runs fibers on the main thread and two workers at once, and terminates workers with fibers suspended or spinning', () => {
     const child = runChild('workers.js', [], { timeoutMs: 60_000 });
