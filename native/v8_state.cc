@@ -709,6 +709,9 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
   context_ = new v8::Global<v8::Context>(isolate, isolate->GetCurrentContext());
   entry_ = new v8::Global<v8::Function>(isolate, FromNapi(entry).As<v8::Function>());
   pending_exception_ = new v8::Global<v8::Value>();
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  parked_context_ = new v8::Global<AsyncContext>();
+#endif
   isolate->AddGCPrologueCallback(&GcPrologue, this);
   isolate->AddGCEpilogueCallback(&GcEpilogue, this);
   callbacks_installed_ = true;
@@ -830,6 +833,10 @@ void V8State::Shutdown() {
   delete AsGlobal<v8::Function>(entry_);
   delete AsGlobal<v8::Value>(pending_exception_);
   delete AsGlobal<v8::Function>(make_error_);
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  delete AsGlobal<AsyncContext>(parked_context_);
+  parked_context_ = nullptr;
+#endif
   context_ = entry_ = pending_exception_ = make_error_ = nullptr;
 }
 
@@ -1187,7 +1194,43 @@ YoungGcStats V8State::young_gc_stats() const {
   return s;
 }
 
+// V8 12.4 to 14.x visit the isolate's continuation-preserved embedder data
+// (where AsyncLocalStorage keeps its stores) once more for every archived
+// thread (Isolate::Iterate(RootVisitor*, ThreadLocalTop*)), that is for every
+// suspended fiber, the root included. A scavenge copies a young object anew
+// each time a root reaches it: with a young AsyncLocalStorage frame there,
+// stale copies are left behind and the heap is corrupt (a crash in
+// Scavenger::Process, test/crash/async-context-gc.js). So for the length of
+// every scavenge the isolate's slot holds undefined, and its value waits in a
+// strong handle of ours, which is visited once. Only scavenges move objects
+// this way, and only they are bracketed (incremental marking lets JS run
+// between its prologue and its epilogue).
+void V8State::ParkAsyncContext() {
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  if (gc_depth_++ != 0 || parked_context_ == nullptr) return;
+  v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  v8::HandleScope scope(isolate);
+  v8::Local<AsyncContext> data = GetAsyncContext(isolate);
+  if (IsUnset(data)) return;
+  AsGlobal<AsyncContext>(parked_context_)->Reset(isolate, data);
+  SetAsyncContext(isolate, v8::Undefined(isolate));
+#endif
+}
+
+void V8State::UnparkAsyncContext() {
+#ifndef STACKFUL_NO_ASYNC_CONTEXT
+  if (gc_depth_ == 0 || --gc_depth_ != 0 || parked_context_ == nullptr) return;
+  v8::Global<AsyncContext>* parked = AsGlobal<AsyncContext>(parked_context_);
+  if (parked->IsEmpty()) return;
+  v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
+  v8::HandleScope scope(isolate);
+  SetAsyncContext(isolate, parked->Get(isolate));
+  parked->Reset();
+#endif
+}
+
 void V8State::BeforeGc(bool full, bool scavenge) {
+  if (scavenge) ParkAsyncContext();
   // Whatever this GC is, it starts with every parked fiber in V8's list, even
   // if the epilogue of the last scavenge never came.
   if (skipped_first_ != nullptr) AfterScavenge();
@@ -1202,6 +1245,7 @@ void V8State::BeforeGc(bool full, bool scavenge) {
 }
 
 void V8State::AfterGc(bool full, bool scavenge) {
+  if (scavenge) UnparkAsyncContext();
   if (scavenge) AfterScavenge();
   if (full && use_segments_) sym::table.clear_stack_segments(scan_stack_);
 }

@@ -148,6 +148,8 @@ class V8State {
   int TakeInterrupts();
   void ReRequestInterrupts();
   void BeforeScavenge();
+  void ParkAsyncContext();
+  void UnparkAsyncContext();
   void AfterScavenge();
   bool ProbeThreadList();
   void VerifySkipped(uint64_t scavenge) const;
@@ -170,6 +172,8 @@ class V8State {
   uintptr_t root_stack_limit_ = 0;
   const void* root_stack_start_ = nullptr;
   int carried_interrupts_ = 0;
+  void* parked_context_ = nullptr;    // v8::Global: the isolate's async context during a GC
+  int gc_depth_ = 0;                  // scavenge prologues without their epilogue yet
   bool callbacks_installed_ = false;
 
   // The direct switch (thread_archive.h), when it proved usable.

@@ -63,6 +63,19 @@ describe('the Locker switch (STACKFUL_SWITCH=locker, the fallback)', () => {
   });
 });
 
+describe('AsyncLocalStorage and scavenges', () => {
+  // Node 24+: V8 visits the isolate's async context once per suspended fiber;
+  // without stackful's guard the second copy corrupted the heap (3 runs in 3).
+  for (const env of [{ STACKFUL_YOUNG_GC: 'visit-all' }, {}]) {
+    it(`a young AsyncLocalStorage frame survives scavenges with 50 fibers parked${env.STACKFUL_YOUNG_GC ? ' (visit-all)' : ''}`, () => {
+      const child = runChild('async-context-gc.js', [], { env });
+      assert.equal(child.status, 0, describeChild(child));
+      assert.equal(child.stderr, '');
+      assert.deepEqual(report(child), { checked: 2000, live: 0 });
+    });
+  }
+});
+
 describe('scavenges and parked fibers', () => {
   // STACKFUL_VERIFY_GC=1: every fiber left out of a scavenge is checked to be
   // one parked through three scavenges, or the child aborts.
