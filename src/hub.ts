@@ -191,8 +191,8 @@ export function throwInto(fiber: Fiber, error: unknown): void {
   else callSoon(deliver);
 }
 
-/** Where each spawned fiber was spawned (filled in by greenlet.ts). */
-export const spawnSites = new WeakMap<Fiber, string>();
+/** Where each spawned fiber was spawned (filled in by greenlet.ts, formatted when read). */
+export const spawnSites = new WeakMap<Fiber, { readonly spawnedAt: string | undefined }>();
 
 /**
  * When the event loop runs out of work while fibers are still parked, nothing
@@ -211,7 +211,7 @@ process.on('beforeExit', () => {
   for (const [fiber, what] of stuck) {
     parkInfo.get(fiber)!.parked = false; // reported once
     lines.push(`  ${fiber} waits in ${what}`);
-    const site = spawnSites.get(fiber);
+    const site = spawnSites.get(fiber)?.spawnedAt;
     if (site) lines.push(`    spawned ${site.trim().replace(/\n\s*/g, '\n      ')}`);
   }
   process.stderr.write(`${lines.join('\n')}\n`);
