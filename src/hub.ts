@@ -84,12 +84,14 @@ function drain(): void {
 // --- parking ---------------------------------------------------------------
 
 /** Blocking on the root fiber would block the event loop itself: refuse clearly. */
-export function currentFiberFor(operation: string): Fiber {
+export function currentFiberFor(operation: string, subject?: string): Fiber {
   const current = Fiber.current;
   if (current === Fiber.root) {
+    // Built only here: the calls on every wait pass their parts.
+    const what = subject === undefined ? operation : `${operation} ${subject}`;
     throw new FiberError(
       'ERR_BLOCKING_ON_ROOT',
-      `cannot ${operation} on the root fiber: it runs the event loop and must never block; run this code in a fiber (spawn() or runInFiber())`,
+      `cannot ${what} on the root fiber: it runs the event loop and must never block; run this code in a fiber (spawn() or runInFiber())`,
     );
   }
   return current;
@@ -134,7 +136,8 @@ export class Waiter<T = unknown> {
 
   wait(what = 'Waiter.wait'): T {
     if (!this.#settled) {
-      const fiber = currentFiberFor(`wait (${what})`);
+      const fiber = Fiber.current;
+      if (fiber === Fiber.root) currentFiberFor('wait', `(${what})`);
       let info = parkInfo.get(fiber);
       if (info === undefined) {
         info = { what, parked: false };

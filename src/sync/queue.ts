@@ -76,7 +76,7 @@ abstract class QueueCore<T> {
     const name = this.constructor.name;
     // Checked whenever the call could wait, not only when it would: code that
     // works only because the queue happened to have room fails at once.
-    if (block && this.#capacity !== Infinity) currentFiberFor(`put into a ${name}`);
+    if (block && this.#capacity !== Infinity) currentFiberFor('put into a', name);
     if (this.#offer(item)) return;
     if (!block) throw new QueueFull(`cannot put into ${this}: it is full and \`block\` is false; wait with put(), or use a larger maxsize`);
     const putter: Putter<T> = { item, waiter: new Waiter<void>() };
@@ -102,7 +102,7 @@ abstract class QueueCore<T> {
   get(options: BlockOptions = {}): T {
     const { block, timeout } = checkOptions(options);
     const name = this.constructor.name;
-    if (block) currentFiberFor(`get from a ${name}`);
+    if (block) currentFiberFor('get from a', name);
     const item = this.#take();
     if (item !== NOTHING) return item;
     if (!block) throw new QueueEmpty(`cannot get from ${this}: it is empty and \`block\` is false; wait with get(), or check empty() first`);
@@ -242,7 +242,7 @@ export class Queue<T = unknown> extends QueueCore<T> {
    */
   peek(options: BlockOptions = {}): T {
     const { block, timeout } = checkOptions(options);
-    if (block) currentFiberFor(`peek into a ${this.constructor.name}`);
+    if (block) currentFiberFor('peek into a', this.constructor.name);
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     for (;;) {
       const item = this.front();
@@ -284,7 +284,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   /** Waits until every item put so far is done, at most `timeout` ms; returns whether they are. */
   join(timeout?: number): boolean {
     const ms = checkTimeout(timeout);
-    currentFiberFor(`join a ${this.constructor.name}`);
+    currentFiberFor('join a', this.constructor.name);
     if (this.#unfinished === 0) return true;
     return parkInLine(this.#joiners, `${this.constructor.name}.join()`, ms);
   }

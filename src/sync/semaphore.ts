@@ -40,7 +40,7 @@ export class Semaphore {
   acquire(options: BlockOptions = {}): boolean {
     const { block, timeout } = checkOptions(options);
     if (!block) return this.#take();
-    currentFiberFor(`acquire a ${this.constructor.name}`);
+    currentFiberFor('acquire a', this.constructor.name);
     if (this.#take()) return true;
     const waiter = new Waiter<void>();
     this.#acquirers.push(waiter);
@@ -71,7 +71,7 @@ export class Semaphore {
    */
   wait(timeout?: number): number {
     const ms = checkTimeout(timeout);
-    currentFiberFor(`wait for a ${this.constructor.name}`);
+    currentFiberFor('wait for a', this.constructor.name);
     if (this.#counter > 0) return this.#counter;
     parkInLine(this.#watchers, `${this.constructor.name}.wait()`, ms);
     return this.#counter;
