@@ -167,6 +167,15 @@ describe('100,000 fibers', () => {
   });
 });
 
+describe('deoptimization', () => {
+  it('code optimized and active in 50 parked fibers is deoptimized under them, and they resume correctly', () => {
+    const child = runChild('deopt.js', [], { nodeArgs: ['--allow-natives-syntax', '--no-concurrent-recompilation', '--expose-gc'] });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    assert.deepEqual(report(child), { ok: true, dead: true, live: 0, optimized: true });
+  });
+});
+
 describe('stack pages', () => {
   it('are given back when deep fibers finish (shallow ones alone stay warm for reuse)', () => {
     const child = runChild('stack-trim.js');
