@@ -14,12 +14,26 @@
  */
 import { AsyncLocalStorage, AsyncResource, executionAsyncResource } from 'node:async_hooks';
 
-/** A fiber's stores, by storage symbol (resource mode only). */
-export type ContextView = Map<symbol, unknown>;
+/**
+ * A fiber's stores (resource mode only): the value of storeKeys[i] at index i,
+ * a hole where it has none. Shorter than storeKeys when keys were learnt since.
+ */
+export type ContextView = readonly unknown[];
 
-const EMPTY: ContextView = new Map();
+const EMPTY: ContextView = Object.freeze([]);
 let inUse = false;
 let resourceMode: boolean | undefined;
+/** The store key (a symbol on async resources) of every AsyncLocalStorage seen. */
+const storeKeys: symbol[] = [];
+
+function learnKey(key: unknown): void {
+  if (typeof key === 'symbol' && isStoreKey(key) && !storeKeys.includes(key)) storeKeys.push(key);
+}
+
+/** The keys of the stores a resource carries, learnt on the way. */
+function learnKeysOf(resource: object): void {
+  for (const key of Object.getOwnPropertySymbols(resource)) learnKey(key);
+}
 
 /** True once any AsyncLocalStorage has been given a store in this thread. */
 export function contextInUse(): boolean {
@@ -54,34 +68,57 @@ function detectResourceMode(run: (this: AsyncLocalStorage<unknown>, store: unkno
         if (!inUse) {
           inUse = true;
           resourceMode = detectResourceMode(proto.run as never);
+          // Stores entered before stackful was loaded, on the current resource.
+          if (resourceMode) learnKeysOf(executionAsyncResource());
         }
+        if (resourceMode) learnKey((this as unknown as { kResourceStore?: unknown }).kResourceStore);
         return original.apply(this, args);
       },
     });
   }
 }
 
-/** The running fiber's stores, to keep while it is suspended. */
+/**
+ * A switch: returns the outgoing fiber's stores and puts the incoming one's in
+ * place, looking the current async resource up once.
+ */
+export function swapView(incoming: ContextView | undefined): ContextView | undefined {
+  if (!resourceMode) return undefined;
+  const resource = executionAsyncResource() as Record<symbol, unknown>;
+  let outgoing: unknown[] | undefined;
+  const stores = incoming ?? EMPTY;
+  for (let i = 0; i < storeKeys.length; i++) {
+    const key = storeKeys[i]!;
+    const value = resource[key];
+    if (value !== undefined) (outgoing ??= [])[i] = value;
+    const wanted = stores[i];
+    if (value !== wanted) resource[key] = wanted;
+  }
+  return outgoing ?? EMPTY;
+}
+
+/** The running fiber's stores, to keep while it is suspended (no allocation when it has none). */
 export function captureView(): ContextView | undefined {
   if (!resourceMode) return undefined;
   const resource = executionAsyncResource() as Record<symbol, unknown>;
-  let view: ContextView | undefined;
-  for (const key of Object.getOwnPropertySymbols(resource)) {
-    if (!isStoreKey(key) || resource[key] === undefined) continue;
-    (view ??= new Map()).set(key, resource[key]);
+  let view: unknown[] | undefined;
+  for (let i = 0; i < storeKeys.length; i++) {
+    const value = resource[storeKeys[i]!];
+    if (value !== undefined) (view ??= [])[i] = value;
   }
   return view ?? EMPTY;
 }
 
-/** Puts a fiber's stores in place, as it resumes. */
+/** Puts a fiber's stores in place, as it resumes: only the ones that differ are written. */
 export function applyView(view: ContextView | undefined): void {
   if (!resourceMode) return;
   const resource = executionAsyncResource() as Record<symbol, unknown>;
   const stores = view ?? EMPTY;
-  for (const key of Object.getOwnPropertySymbols(resource)) {
-    if (isStoreKey(key) && !stores.has(key) && resource[key] !== undefined) resource[key] = undefined;
+  for (let i = 0; i < storeKeys.length; i++) {
+    const key = storeKeys[i]!;
+    const wanted = stores[i];
+    if (resource[key] !== wanted) resource[key] = wanted;
   }
-  for (const [key, value] of stores) resource[key] = value;
 }
 
 // --- AsyncResource scopes inside fibers -------------------------------------
@@ -138,11 +175,8 @@ export function installScopeHooks(scopeHooks: ScopeHooks): void {
       if (!resourceMode) return fn.apply(thisArg, args);
       // Node 20/22: the resource carries copies of the stores as properties.
       const prior = captureView();
-      const stores: ContextView = new Map();
-      for (const key of Object.getOwnPropertySymbols(resource)) {
-        if (isStoreKey(key) && resource[key] !== undefined) stores.set(key, resource[key]);
-      }
-      applyView(stores);
+      learnKeysOf(resource);
+      applyView(storeKeys.map((key) => resource[key]));
       try {
         return fn.apply(thisArg, args);
       } finally {

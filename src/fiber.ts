@@ -13,7 +13,7 @@
  * module-level transfer slot below, and the fiber that resumes takes them.
  */
 import { threadId } from 'node:worker_threads';
-import { applyView, captureView, contextInUse, installScopeHooks, type ContextView } from './context.js';
+import { applyView, captureView, contextInUse, installScopeHooks, swapView, type ContextView } from './context.js';
 import { FiberError, FiberExit, invalidArgType, outOfRange } from './errors.js';
 import { load, type Handle, type NativeStats } from './native.js';
 
@@ -279,10 +279,7 @@ export class Fiber {
   static #transfer(target: Fiber, value: unknown, args: unknown[] | undefined, throws: boolean, error: unknown): unknown {
     const from = Fiber.#current;
     if (target.#state === 'new') Fiber.#prepareStart(target);
-    if (contextInUse()) {
-      from.#view = captureView();
-      applyView(target.#view);
-    }
+    if (contextInUse()) from.#view = swapView(target.#view);
     put(value, args, throws, error);
     from.#state = 'suspended';
     target.#state = 'running';
