@@ -13,6 +13,9 @@
  * whatever the runtime does per suspended coroutine (on every GC, say) shows
  * up here.
  *
+ * And the round trip inside AsyncLocalStorage#run(), each kind in a process of
+ * its own where a store is set: what programs that use AsyncLocalStorage pay.
+ *
  * And "fiber, Locker switch": the fiber workloads in a process where the
  * addon switches through v8::Unlocker / v8::Locker (STACKFUL_SWITCH=locker),
  * its fallback, against the direct switch of the other fiber columns.
@@ -21,6 +24,7 @@
  * greenlet runs the same two workloads in its own process when installed
  * (bench/greenlet/ping_pong.py).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Fiber, stats } from 'stackful';
 import { runGreenlet } from '../lib/greenlet.js';
 import { formatCount, type Context, type Workload } from '../lib/harness.js';
@@ -151,9 +155,11 @@ export const ROUND_TRIP = 'round trip (2 switches)';
 export const SWITCH = 'one switch (round trip ÷ 2)';
 export const CREATE_FINISH = 'create + finish';
 
+export const ROUND_TRIP_ALS = 'round trip inside AsyncLocalStorage#run()';
+
 export function jobs(mode: Mode): JobParams[] {
   const others = counts(mode).others;
-  return [{}, { impl: 'fiber.locker', switch: 'locker' }, { impl: 'greenlet' }, ...Object.keys(bystander).map((impl) => ({ impl, others }))];
+  return [{}, { impl: 'fiber.locker', switch: 'locker' }, { impl: 'greenlet' }, { als: true }, ...Object.keys(bystander).map((impl) => ({ impl, others }))];
 }
 
 function counts(mode: Mode): { roundTrips: number; creates: number; others: number } {
@@ -174,6 +180,14 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
     return;
   }
   if (path !== 'direct') ctx.note(`fibers switched through the Locker fallback here: ${stats().switching.reason ?? ''}`);
+  if (params.als === true) {
+    // What a program that uses AsyncLocalStorage anywhere pays: every switch
+    // carries each coroutine's stores (Node 20/22: on the async resource).
+    const als = new AsyncLocalStorage<number>();
+    const { fiber, generator, async } = roundTrip;
+    await als.run(1, () => ctx.time(ROUND_TRIP_ALS, { fiber: fiber!, generator: generator!, async: async! }, { ops: roundTrips }));
+    return;
+  }
   if (params.others !== undefined) {
     const impl = String(params.impl);
     const park = bystander[impl]!;
