@@ -3,6 +3,8 @@ import * as stackful from 'stackful';
 import { runInFiber, spawn, joinAll } from 'stackful';
 import * as timers from 'stackful/timers';
 import { sleep } from 'stackful/timers';
+// The module instance 'stackful' itself uses (internal: not exported by the package).
+import { setDrainSlice } from '../dist/hub.js';
 
 const timeouts = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 
@@ -42,6 +44,54 @@ describe('stackful/timers', () => {
     };
     await runInFiber(() => joinAll([spawn(count, 'a'), spawn(count, 'b')]));
     assert.deepEqual(out, ['a0', 'b0', 'a1', 'b1', 'a2', 'b2']);
+  });
+
+  describe('sleep(0) and the hub acting between drains', () => {
+    // Every drain on its own loop turn, so a nextTick runs between two drains.
+    let slice: number;
+    before(() => {
+      slice = setDrainSlice(0);
+    });
+    after(() => {
+      setDrainSlice(slice);
+    });
+
+    it('a fiber thrown into while in sleep(0) leaves it at once, and its stale turn does not disturb its next wait', async () => {
+      const log: string[] = [];
+      await runInFiber(() => {
+        const victim = spawn(() => {
+          try {
+            sleep(0);
+            log.push('woke');
+          } catch (err) {
+            log.push(`caught ${(err as Error).message}`);
+          }
+          sleep(0);
+          log.push('second sleep done');
+        });
+        sleep(0); // the victim is in sleep(0) now, its turn queued
+        process.nextTick(() => victim.fiber.throw(new Error('poke'))); // from the hub, before that turn
+        victim.join();
+      });
+      assert.deepEqual(log, ['caught poke', 'second sleep done']);
+    });
+
+    it('a stray switch into a fiber in sleep(0) does not end it: it waits for its turn', async () => {
+      const log: string[] = [];
+      await runInFiber(() => {
+        const sleeper = spawn(() => {
+          sleep(0);
+          log.push('woke');
+        });
+        sleep(0);
+        process.nextTick(() => {
+          sleeper.fiber.switch();
+          log.push('stray switch returned');
+        });
+        sleeper.join();
+      });
+      assert.deepEqual(log, ['stray switch returned', 'woke']);
+    });
   });
 
   it('throws ERR_BLOCKING_ON_ROOT on the root fiber, and RangeError for a bad duration', async () => {
