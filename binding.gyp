@@ -12,7 +12,8 @@
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags_cc": ["-std=c++20", "-fno-exceptions", "-O2"],
+      "cflags": ["-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++20", "-fno-exceptions", "-O2", "-fvisibility=hidden"],
       "cflags_cc!": ["-std=gnu++17", "-std=c++17", "-fno-rtti"],
       "conditions": [
         ["OS=='linux' and target_arch=='x64'", {

@@ -308,7 +308,10 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   return true;
 }
 
-ThreadArchive::~ThreadArchive() { free(spare_); }
+ThreadArchive::~ThreadArchive() {
+  free(spare_);
+  free(discard_);
+}
 
 void ThreadArchive::Save(ArchivedThread* t) {
   if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
@@ -364,9 +367,10 @@ void ThreadArchive::Begin() {
     api.hsi_restore(hsi_, spare_);
     has_spare_ = false;
   } else if (handle_scope_data_ != nullptr) {
-    // Save() left the suspended fiber's scopes in place: start empty.
-    std::vector<char> unused(hsi_size_);
-    api.hsi_archive(hsi_, unused.data());
+    // Save() left the suspended fiber's scopes in place: start empty (what
+    // ArchiveThread() writes is a copy of what Save() already keeps).
+    if (discard_ == nullptr) discard_ = static_cast<char*>(malloc(hsi_size_));
+    api.hsi_archive(hsi_, discard_);
   }
   api.initialize_thread_local(isolate_);
   api.debug_thread_init(debug_);

@@ -110,6 +110,7 @@ class ThreadArchive {
   size_t data_in_hsi_ = 0;             // where HandleScopeImplementer keeps a copy of it
   char* spare_ = nullptr;  // a finished fiber's handle scopes (HandleScopeImplementer archive)
   bool has_spare_ = false;
+  char* discard_ = nullptr;  // where Begin() lets V8 archive a state nobody needs
 };
 
 }  // namespace stackful

@@ -22,6 +22,7 @@
 
 /* void* stackful_switch(void** from_sp, void* to_sp, void* value) */
     .globl  stackful_switch
+    .hidden stackful_switch
     .type   stackful_switch, @function
     .p2align 4
 stackful_switch:
@@ -61,6 +62,7 @@ stackful_switch:
  * aligned and the entry function sees the usual (rsp + 8) alignment.
  */
     .globl  stackful_make_context
+    .hidden stackful_make_context
     .type   stackful_make_context, @function
     .p2align 4
 stackful_make_context:
