@@ -56,6 +56,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   if (*sw.reason != '\0') switching.Set("reason", Napi::String::New(env, sw.reason));
   switching.Set("stackLimit", Napi::String::New(env, sw.stack_limit_by_hand ? "by-hand" : "api"));
   switching.Set("handleScopes", Napi::String::New(env, sw.handle_scopes_by_hand ? "by-hand" : "api"));
+  switching.Set("threadLocalTop", Napi::String::New(env, sw.top_by_hand ? "by-hand" : "api"));
   out.Set("switching", switching);
   return out;
 }

@@ -98,6 +98,21 @@ constexpr size_t kPage = 4096;
 constexpr size_t kHandleScopeDataSize = 24;  // HandleScopeData {Address* next, *limit; int level, sealed_level}
 constexpr size_t kMaxIsolate = 256 * 1024;  // how far into the isolate its fields are looked for
 
+// The copies of a switch are small (24 to 232 bytes) and their sizes are
+// known only at load: copied inline, 16 bytes at a time, rather than through
+// a call into libc's memcpy for each piece.
+inline void CopySmall(void* to, const void* from, size_t bytes) {
+  char* d = static_cast<char*>(to);
+  const char* s = static_cast<const char*>(from);
+  size_t i = 0;
+  for (; i + 16 <= bytes; i += 16) __builtin_memcpy(d + i, s + i, 16);
+  if (i + 8 <= bytes) {
+    __builtin_memcpy(d + i, s + i, 8);
+    i += 8;
+  }
+  for (; i < bytes; ++i) d[i] = s[i];
+}
+
 // Calls `visit(word)` for every word of the isolate's first kMaxIsolate bytes.
 template <typename Visit>
 void ForEachIsolateWord(void* isolate, Visit visit) {
@@ -292,6 +307,37 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   }
   data_size_ = hsi_size_ + top_size_ + relocatable_size_ + stack_guard_size_ + debug_size_;
 
+  // The ThreadLocalTop by copy: Isolate::ArchiveThread() and RestoreThread()
+  // copy it whole (in the disassembly of every supported line). It is the one
+  // block of the isolate equal to what ArchiveThread() writes, and
+  // RestoreThread() of a changed image must leave exactly that image there.
+  {
+    std::vector<uintptr_t> copy = CopyIsolate(isolate);
+    const char* image = after_hsi;  // ArchiveThread()'s output, still in scratch
+    const char* bytes = reinterpret_cast<const char*>(copy.data());
+    int matches = 0;
+    size_t at = 0;
+    for (size_t k = 0; k + top_size_ <= kMaxIsolate; k += 8) {
+      if (memcmp(bytes + k, image, top_size_) != 0) continue;
+      ++matches;
+      at = k;
+    }
+    if (matches == 1) {
+      char* top = static_cast<char*>(isolate) + at;
+      const std::vector<char> saved(top, top + top_size_);
+      api.initialize_thread_local(isolate);  // another image, from V8 itself
+      const std::vector<char> fresh(top, top + top_size_);
+      auto restores_as_copy = [&](const std::vector<char>& from) {
+        std::vector<char> input(from);  // RestoreThread() reads its own buffer
+        api.isolate_restore(isolate, input.data());
+        return memcmp(top, from.data(), top_size_) == 0;
+      };
+      const bool differs = fresh != saved;
+      const bool copies = restores_as_copy(saved) && restores_as_copy(fresh);
+      if (restores_as_copy(saved) && differs && copies) top_ = top;
+    }
+  }
+
   // The same through Save(), Begin() and Load(), with the entry listed while saved.
   ArchivedThread probe;
   Save(&probe);
@@ -319,16 +365,21 @@ void ThreadArchive::Save(ArchivedThread* t) {
   if (handle_scope_data_ != nullptr) {
     // As ArchiveThread(), but the implementer is not reset: Begin() or Load()
     // replaces it before anything uses it.
-    memcpy(p, hsi_, hsi_size_);
-    memcpy(p + data_in_hsi_, handle_scope_data_, kHandleScopeDataSize);
+    CopySmall(p, hsi_, hsi_size_);
+    CopySmall(p + data_in_hsi_, handle_scope_data_, kHandleScopeDataSize);
     p += hsi_size_;
   } else {
     p = api.hsi_archive(hsi_, p);
   }
-  p = api.isolate_archive(isolate_, p);
+  if (top_ != nullptr) {
+    CopySmall(p, top_, top_size_);
+    p += top_size_;
+  } else {
+    p = api.isolate_archive(isolate_, p);
+  }
   p = api.relocatable_archive(isolate_, p);
   p += stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
-  memcpy(p, debug_thread_local_, debug_size_);  // what ArchiveDebug() does (proven in Init)
+  CopySmall(p, debug_thread_local_, debug_size_);  // what ArchiveDebug() does (proven in Init)
   t->id = thread_id_;
   t->manager = anchor_->manager;
   t->magic = kArchivedThreadMagic;
@@ -342,13 +393,18 @@ void ThreadArchive::Load(ArchivedThread* t) {
   Unlink(t);
   char* p = t->data;
   if (handle_scope_data_ != nullptr) {
-    memcpy(hsi_, p, hsi_size_);
-    memcpy(handle_scope_data_, p + data_in_hsi_, kHandleScopeDataSize);
+    CopySmall(hsi_, p, hsi_size_);
+    CopySmall(handle_scope_data_, p + data_in_hsi_, kHandleScopeDataSize);
     p += hsi_size_;
   } else {
     p = api.hsi_restore(hsi_, p);
   }
-  p = api.isolate_restore(isolate_, p);
+  if (top_ != nullptr) {
+    CopySmall(top_, p, top_size_);
+    p += top_size_;
+  } else {
+    p = api.isolate_restore(isolate_, p);
+  }
   p = api.relocatable_restore(isolate_, p);
   p += stack_guard_size_;
   // With a debugger attached, V8's own restore also reapplies breakpoints and
@@ -356,7 +412,7 @@ void ThreadArchive::Load(ArchivedThread* t) {
   if (*debug_is_active_) {
     api.debug_restore(debug_, p);
   } else {
-    memcpy(debug_thread_local_, p, debug_size_);
+    CopySmall(debug_thread_local_, p, debug_size_);
   }
 }
 

@@ -95,6 +95,8 @@ class ThreadArchive {
   ArchivedThread* in_use_anchor() const { return anchor_; }
   // Whether handle scopes are archived by copying (else through V8's functions).
   bool copies_handle_scopes() const { return handle_scope_data_ != nullptr; }
+  // Whether the ThreadLocalTop is archived by copying (else through V8's functions).
+  bool copies_top() const { return top_ != nullptr; }
 
  private:
   void* isolate_ = nullptr;
@@ -106,6 +108,7 @@ class ThreadArchive {
   int32_t thread_id_ = -1;
   size_t hsi_size_ = 0, top_size_ = 0, relocatable_size_ = 0, stack_guard_size_ = 0, debug_size_ = 0;
   size_t data_size_ = 0;
+  char* top_ = nullptr;                // the isolate's ThreadLocalTop, when it is copied by hand
   char* handle_scope_data_ = nullptr;  // the isolate's HandleScopeData, when handle scopes are copied by hand
   size_t data_in_hsi_ = 0;             // where HandleScopeImplementer keeps a copy of it
   char* spare_ = nullptr;  // a finished fiber's handle scopes (HandleScopeImplementer archive)

@@ -725,9 +725,13 @@ Scheduler* SchedulerOf(const v8::FunctionCallbackInfo<v8::Value>& info) {
   return static_cast<Scheduler*>(info.Data().As<v8::External>()->Value());
 }
 
-Fiber* FiberOf(Scheduler* scheduler, v8::Local<v8::Value> value) {
-  if (!value->IsNumber()) return nullptr;
-  return scheduler->Find(static_cast<Handle>(value.As<v8::Number>()->Value()));
+// The handles of the hot calls come through memory JS writes (`mailbox`, a
+// Float64Array), not as arguments: no type check and unboxing through V8's
+// API on every switch. Anything but a handle finds no fiber.
+Fiber* FiberInMailbox(Scheduler* scheduler) {
+  const double value = scheduler->v8().mailbox()[0];
+  if (!(value >= 0 && value < 0x1p53)) return nullptr;
+  return scheduler->Find(static_cast<Handle>(value));
 }
 
 void ThrowStatus(const v8::FunctionCallbackInfo<v8::Value>& info, Status status, void* make_error) {
@@ -752,18 +756,20 @@ void V8State::HotCreate(const v8::FunctionCallbackInfo<v8::Value>& info) {
   info.GetReturnValue().Set(static_cast<double>(scheduler->NewFiber(size, adopt)));
 }
 
-// switchTo(handle): returns once something switches back
+// switchTo(), with mailbox[0] = the target's handle: returns once something
+// switches back
 void V8State::HotSwitchTo(const v8::FunctionCallbackInfo<v8::Value>& info) {
   Scheduler* scheduler = SchedulerOf(info);
-  Fiber* target = FiberOf(scheduler, info[0]);
+  Fiber* target = FiberInMailbox(scheduler);
   Status status = target != nullptr ? scheduler->Switch(target) : Status::kFiberDead;
   if (status != Status::kOk) ThrowStatus(info, status, scheduler->v8().make_error_);
 }
 
-// setNext(handle): where the running fiber goes when its body returns
+// setNext(), with mailbox[0] = the handle of where the running fiber goes
+// when its body returns
 void V8State::HotSetNext(const v8::FunctionCallbackInfo<v8::Value>& info) {
   Scheduler* scheduler = SchedulerOf(info);
-  Fiber* next = FiberOf(scheduler, info[0]);
+  Fiber* next = FiberInMailbox(scheduler);
   Status status = next != nullptr ? scheduler->SetNext(next) : Status::kFiberDead;
   if (status != Status::kOk) ThrowStatus(info, status, scheduler->v8().make_error_);
 }
@@ -793,6 +799,11 @@ void V8State::DefineHotCalls(napi_value target, napi_value make_error) {
   make_error_ = new v8::Global<v8::Function>(isolate, FromNapi(make_error).As<v8::Function>());
   v8::Local<v8::Object> object = FromNapi(target).As<v8::Object>();
   v8::Local<v8::External> data = v8::External::New(isolate, scheduler_);
+  v8::Local<v8::ArrayBuffer> mailbox = v8::ArrayBuffer::New(isolate, 2 * sizeof(double));
+  auto* store = new std::shared_ptr<v8::BackingStore>(mailbox->GetBackingStore());
+  mailbox_store_ = store;
+  mailbox_ = static_cast<const double*>((*store)->Data());
+  object->Set(context, v8::String::NewFromUtf8Literal(isolate, "mailbox"), mailbox).Check();
   struct {
     const char* name;
     v8::FunctionCallback callback;
@@ -833,6 +844,8 @@ void V8State::Shutdown() {
   delete AsGlobal<v8::Function>(entry_);
   delete AsGlobal<v8::Value>(pending_exception_);
   delete AsGlobal<v8::Function>(make_error_);
+  delete static_cast<std::shared_ptr<v8::BackingStore>*>(mailbox_store_);  // JS's ArrayBuffer keeps mailbox_ alive
+  mailbox_store_ = nullptr;
 #ifndef STACKFUL_NO_ASYNC_CONTEXT
   delete AsGlobal<AsyncContext>(parked_context_);
   parked_context_ = nullptr;
@@ -883,13 +896,18 @@ void V8State::SetStackLimit(const Fiber* fiber) {
     return;
   }
   // What SetStackLimit() does, without its lock: a limit JS checks moves only
-  // if it is not V8's interrupt marker (another thread may set that at any
-  // time, hence the compare-and-swap), the real limits always.
+  // if it is not V8's interrupt marker, the real limits always. Another thread
+  // may request an interrupt at any time; it writes the marker into the JS
+  // limit first, then into the C++ one. So the C++ limit is stored plainly,
+  // the JS limit moves by compare-and-swap (one locked instruction per
+  // switch, not one per word), and if that finds the marker, the marker goes
+  // back into the C++ limit: no interrupt is lost on either side.
   const StackLimitWords& w = limit_words_;
   const uintptr_t real = __atomic_load_n(w.real[0], __ATOMIC_RELAXED);
-  for (int i = 0; i < w.checked; ++i) {
-    uintptr_t expected = real;
-    __atomic_compare_exchange_n(w.checked_by_js[i], &expected, limit, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  for (int i = 1; i < w.checked; ++i) __atomic_store_n(w.checked_by_js[i], limit, __ATOMIC_RELAXED);
+  uintptr_t seen = real;
+  if (!__atomic_compare_exchange_n(w.checked_by_js[0], &seen, limit, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    for (int i = 1; i < w.checked; ++i) __atomic_store_n(w.checked_by_js[i], seen, __ATOMIC_RELAXED);
   }
   for (int i = 0; i < w.reals; ++i) __atomic_store_n(w.real[i], limit, __ATOMIC_RELAXED);
   if (w.stack_size != nullptr) *w.stack_size = reinterpret_cast<uintptr_t>(StackTop(fiber)) - limit;
@@ -1023,6 +1041,7 @@ SwitchStats V8State::switch_stats() const {
   s.reason = switch_reason_.c_str();
   s.stack_limit_by_hand = fast_limit_;
   s.handle_scopes_by_hand = direct_ && archive_.copies_handle_scopes();
+  s.top_by_hand = direct_ && archive_.copies_top();
   return s;
 }
 

@@ -78,6 +78,7 @@ struct SwitchStats {
   const char* reason = "";  // why "locker", when it is not by choice
   bool stack_limit_by_hand = false;    // the limit words are written directly (no lock)
   bool handle_scopes_by_hand = false;  // handle scopes are archived by copying
+  bool top_by_hand = false;            // the ThreadLocalTop is archived by copying
 };
 
 // What V8 offers this thread, as found by Probe().
@@ -118,6 +119,8 @@ class V8State {
   // object `target` as plain V8 functions: Node-API's per-call bookkeeping
   // was a large share of a switch. Failures throw makeError(code, message).
   void DefineHotCalls(napi_value target, napi_value make_error);
+  // What JS wrote for the next hot call (see DefineHotCalls()).
+  const double* mailbox() const { return mailbox_; }
 
   // Called when the environment is going away, while V8 is still usable:
   // drops the handles and the GC hooks.
@@ -160,6 +163,8 @@ class V8State {
   void* entry_ = nullptr;             // v8::Global<v8::Function>*
   void* pending_exception_ = nullptr; // v8::Global<v8::Value>*, rethrown on resume
   void* make_error_ = nullptr;        // v8::Global<v8::Function>*, from src/errors.ts
+  void* mailbox_store_ = nullptr;     // std::shared_ptr<v8::BackingStore>*: JS's `mailbox`
+  const double* mailbox_ = nullptr;   // its memory: [0] = the handle switchTo()/setNext() act on
   int* interrupt_pending_ = nullptr;  // a StackGuard word that is non-zero while an interrupt waits
   int32_t* thread_id_slot_ = nullptr; // V8's thread_local thread id, on this thread
   const void** stack_start_slot_ = nullptr;  // V8's cached stack start (12.x+), on this thread

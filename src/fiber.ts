@@ -68,6 +68,7 @@ export function setTraceCreation(enabled: boolean): void {
 
 let nextId = 1;
 let core: ReturnType<typeof load>;
+let mailbox: Float64Array;
 /** Frees the native side of fibers that were created in an async context and never ran. */
 const unstarted = new FinalizationRegistry<Handle>((handle) => core.discard(handle));
 /** Passed to the constructor, once per thread, to build the root fiber. */
@@ -285,7 +286,8 @@ export class Fiber {
     target.#state = 'running';
     Fiber.#current = target;
     try {
-      core.switchTo(target.#handle!);
+      mailbox[0] = target.#handle!;
+      core.switchTo();
     } catch (err) {
       // The native side refused before switching: nothing moved.
       Fiber.#current = from;
@@ -341,7 +343,8 @@ export class Fiber {
     put(result, [result], failed, failure);
     parent.#state = 'running';
     Fiber.#current = parent;
-    core.setNext(parent.#handle!);
+    mailbox[0] = parent.#handle!;
+    core.setNext();
   }
 
   static #link(fiber: Fiber): void {
@@ -384,6 +387,7 @@ export class Fiber {
 
   static {
     core = load(() => Fiber.#main());
+    mailbox = core.mailbox;
     this.#root = new this(ROOT as never);
     this.#current = this.#root;
     installScopeHooks({

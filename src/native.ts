@@ -82,8 +82,16 @@ export interface NativeStats {
    * Isolate::SetStackLimit(), which takes a lock. `handleScopes`: 'by-hand'
    * when a switch copies V8's handle-scope state itself (its layout proven at
    * load against V8's own archive), 'api' when it calls V8's functions.
+   * `threadLocalTop`: the same for V8's ThreadLocalTop (frames, handlers,
+   * context), found in the isolate and proven at load.
    */
-  switching: { path: 'direct' | 'locker'; reason?: string; stackLimit: 'by-hand' | 'api'; handleScopes: 'by-hand' | 'api' };
+  switching: {
+    path: 'direct' | 'locker';
+    reason?: string;
+    stackLimit: 'by-hand' | 'api';
+    handleScopes: 'by-hand' | 'api';
+    threadLocalTop: 'by-hand' | 'api';
+  };
 }
 
 /** Names a native fiber: its slot and the slot's generation (see native/fiber.h). */
@@ -96,8 +104,15 @@ export interface NativeCore {
   maxStackSize: number;
   create(stackSize: number, adoptContext: boolean): Handle;
   discard(handle: Handle): void;
-  switchTo(target: Handle): void;
-  setNext(next: Handle): void;
+  /**
+   * The handle the next switchTo() or setNext() acts on goes in `mailbox[0]`
+   * (native memory: no argument checking and unboxing on each switch).
+   */
+  mailbox: Float64Array;
+  /** Switches to the fiber whose handle is in mailbox[0]; returns once something switches back. */
+  switchTo(): void;
+  /** Where the running fiber goes when its body returns: the fiber whose handle is in mailbox[0]. */
+  setNext(): void;
   stats(): NativeStats;
   /** V8's continuation-preserved embedder data (undefined on V8 11.3). */
   getAsyncContext(): unknown;
@@ -110,7 +125,10 @@ interface NativeInit {
 }
 
 interface Addon {
-  init(entry: () => void, makeError: (code: string, message: string) => Error): NativeInit & Partial<NativeCore>;
+  init(
+    entry: () => void,
+    makeError: (code: string, message: string) => Error,
+  ): NativeInit & Partial<Omit<NativeCore, 'mailbox'>> & { mailbox?: ArrayBuffer };
 }
 
 export const runtime: RuntimeInfo = checkRuntime(
@@ -142,5 +160,5 @@ export function load(entry: () => void): NativeCore {
   // hundred requests. Without it, wasm code that tiering replaced stays
   // allocated until its module is collected.
   setFlagsFromString('--no-wasm-code-gc');
-  return core as NativeCore;
+  return { ...(core as Omit<NativeCore, 'mailbox'>), mailbox: new Float64Array(core.mailbox!) };
 }

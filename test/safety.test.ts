@@ -50,7 +50,7 @@ describe('the Locker switch (STACKFUL_SWITCH=locker, the fallback)', () => {
     assert.equal(child.stderr, '');
     const r = report(child);
     assert.equal(r.finished, 300);
-    assert.deepEqual(r.switching, { path: 'locker', reason: 'STACKFUL_SWITCH=locker', stackLimit: 'api', handleScopes: 'api' });
+    assert.deepEqual(r.switching, { path: 'locker', reason: 'STACKFUL_SWITCH=locker', stackLimit: 'api', handleScopes: 'api', threadLocalTop: 'api' });
   });
 
   it('runs fibers in workers, and terminate() ends a worker with fibers parked or spinning', () => {
@@ -111,7 +111,7 @@ describe('torture', () => {
     assert.ok(r.switches > 10_000 && r.checks >= r.switches && r.minor > 0 && r.major > 0, JSON.stringify(r));
     assert.equal(r.youngGc.path, 'skip-clean');
     assert.ok(r.youngGc.skipping > 0, JSON.stringify(r.youngGc));
-    assert.deepEqual(r.switching, { path: 'direct', stackLimit: 'by-hand', handleScopes: 'by-hand' });
+    assert.deepEqual(r.switching, { path: 'direct', stackLimit: 'by-hand', handleScopes: 'by-hand', threadLocalTop: 'by-hand' });
   });
 });
 
