@@ -57,6 +57,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   switching.Set("stackLimit", Napi::String::New(env, sw.stack_limit_by_hand ? "by-hand" : "api"));
   switching.Set("handleScopes", Napi::String::New(env, sw.handle_scopes_by_hand ? "by-hand" : "api"));
   switching.Set("threadLocalTop", Napi::String::New(env, sw.top_by_hand ? "by-hand" : "api"));
+  switching.Set("handleBlocks", Napi::String::New(env, sw.blocks_on_stacks ? "stack" : "v8"));
   out.Set("switching", switching);
   return out;
 }

@@ -89,7 +89,7 @@ Status Scheduler::Prepare(Fiber* target) {
     Release(target);  // its handle is stale now: JS makes a new one to retry
     return Status::kStackAlloc;
   }
-  target->sp = stackful_make_context(target->stack.high, &Scheduler::Entry);
+  target->sp = stackful_make_context(v8_.EntryTop(target), &Scheduler::Entry);
   target->v8.thread_id = 0;
   Link(target);
   return Status::kOk;

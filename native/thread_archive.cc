@@ -1,5 +1,8 @@
 #include "thread_archive.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -341,7 +344,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // The same through Save(), Begin() and Load(), with the entry listed while saved.
   ArchivedThread probe;
   Save(&probe);
-  Begin();
+  Begin(nullptr);
   const bool listed = api.first_in_use(manager) == &probe;
   const bool fresh = v8::HandleScope::NumberOfHandles(v8_isolate) == 0 && !v8_isolate->InContext();
   Load(&probe);
@@ -351,7 +354,63 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
     *reason = "a fiber's archive was not listed by V8, or did not round-trip";
     return false;
   }
+  ProveBlocksOnStacks(v8_isolate);  // optional: without it, V8 allocates every block
   return true;
+}
+
+// Handle blocks on fiber stacks (thread_archive.h). HandleScopeImplementer's
+// spare block is the one word of it that holds the block a fresh thread
+// state's first handle scope took, once that scope has closed. With that word
+// set to a block of ours, V8 must put the next fresh state's first handles in
+// it, and give it back to that word when the scope closes.
+bool ThreadArchive::ProveBlocksOnStacks(v8::Isolate* isolate) {
+  const char* data = static_cast<const char*>(api.handle_scope_next_address(isolate_));  // next, limit
+  auto next = [&] { return *reinterpret_cast<const uintptr_t*>(data); };
+  auto limit = [&] { return *reinterpret_cast<const uintptr_t*>(data + sizeof(uintptr_t)); };
+  auto one_handle = [&](uintptr_t* seen_next, uintptr_t* seen_limit) {
+    v8::HandleScope scope(isolate);
+    v8::Local<v8::Number> held = v8::Number::New(isolate, 0.5);  // needs no context
+    (void)held;
+    *seen_next = next();
+    *seen_limit = limit();
+  };
+  if (static_cast<size_t>(sysconf(_SC_PAGESIZE)) != 4096) return false;
+
+  ArchivedThread probe;
+  Save(&probe);
+  Begin(nullptr);
+  uintptr_t first_next = 0, first_limit = 0;
+  one_handle(&first_next, &first_limit);
+  const uintptr_t v8_block = first_limit - kHandleBlockBytes;
+  int matches = 0;
+  size_t offset = 0;
+  for (size_t k = sizeof(void*); k + sizeof(void*) <= hsi_size_; k += sizeof(void*)) {
+    if (*reinterpret_cast<const uintptr_t*>(static_cast<const char*>(hsi_) + k) != v8_block) continue;
+    ++matches;
+    offset = k;
+  }
+  bool proven = false;
+  if (first_next > v8_block && first_next <= first_limit && matches == 1) {
+    spare_block_offset_ = offset;
+    Drop(nullptr);
+    uintptr_t* ours = new uintptr_t[kHandleBlockBytes / sizeof(uintptr_t)];
+    Begin(ours);  // frees V8's block, as a fiber's Begin() does
+    uintptr_t our_next = 0, our_limit = 0;
+    one_handle(&our_next, &our_limit);
+    const uintptr_t start = reinterpret_cast<uintptr_t>(ours);
+    const bool used = our_next > start && our_limit == start + kHandleBlockBytes;
+    void*& spare = SpareBlock();
+    proven = used && spare == ours;
+    if (spare == ours) {
+      spare = nullptr;
+      delete[] ours;
+    }  // else V8 has freed it as a spare block (DeleteArray), or keeps it: not ours to free
+  }
+  Drop(nullptr);
+  Load(&probe);
+  Release(&probe);
+  if (!proven) spare_block_offset_ = 0;
+  return proven;
 }
 
 ThreadArchive::~ThreadArchive() {
@@ -416,9 +475,10 @@ void ThreadArchive::Load(ArchivedThread* t) {
   }
 }
 
-void ThreadArchive::Begin() {
-  // A finished fiber's empty handle scope state, with its handle block and
-  // list capacity: no malloc/free pair for each fiber created.
+void ThreadArchive::Begin(void* block) {
+  // A finished fiber's empty handle scope state, with its list capacity (and
+  // its handle block, unless that was on its stack): no malloc/free pair for
+  // each fiber created.
   if (has_spare_) {
     api.hsi_restore(hsi_, spare_);
     has_spare_ = false;
@@ -430,9 +490,30 @@ void ThreadArchive::Begin() {
   }
   api.initialize_thread_local(isolate_);
   api.debug_thread_init(debug_);
+  if (block != nullptr) {
+    // V8 takes its spare block first, when the fiber's first handle scope
+    // needs one, and gives the block back there when that scope closes.
+    void*& spare = SpareBlock();
+    delete[] static_cast<uintptr_t*>(spare);  // as V8 frees blocks (DeleteArray)
+    spare = block;
+  }
 }
 
-void ThreadArchive::Drop() {
+void*& ThreadArchive::SpareBlock() {
+  return *reinterpret_cast<void**>(static_cast<char*>(hsi_) + spare_block_offset_);
+}
+
+void ThreadArchive::Drop(void* block) {
+  if (block != nullptr) {
+    // The fiber's scopes are closed, so V8 has given its first block back:
+    // it goes with the stack, never to V8's free.
+    void*& spare = SpareBlock();
+    if (spare != block) {
+      fprintf(stderr, "stackful: a finished fiber's handle block on its stack was not given back by V8\n");
+      abort();
+    }
+    spare = nullptr;
+  }
   if (has_spare_) {
     api.hsi_free(hsi_);
     return;

@@ -29,6 +29,10 @@
 #include <cstdint>
 #include <string>
 
+namespace v8 {
+class Isolate;
+}
+
 namespace stackful {
 
 struct Fiber;
@@ -52,6 +56,19 @@ static_assert(offsetof(ArchivedThread, next) == 0x10 && offsetof(ArchivedThread,
               "ArchivedThread must start as v8::internal::ThreadState");
 
 constexpr uint64_t kArchivedThreadMagic = 0x73746b66756c5453;  // "STlufkts"
+
+// Handle blocks on fiber stacks. V8's handle blocks are 1,022 pointers
+// (proven at load), and each fiber needs one of its own: from malloc, that
+// is one more page of memory per suspended fiber, used for a dozen handles.
+// Instead a fiber's first block sits at the top of its own stack, its start
+// in the same page as the first frames: the stack starts kBlockOnStack below
+// its top, the block's first kHandleRoom bytes (64 handles, a parked fiber
+// holds about ten) fill the rest of that page, and the block runs on into the
+// two pages above, touched only by a fiber that holds more handles.
+constexpr size_t kHandleBlockBytes = 1022 * sizeof(void*);
+constexpr size_t kHandleRoom = 512;
+constexpr size_t kBlockOnStack = 2 * 4096 + kHandleRoom;  // from the top of the stack to the block
+static_assert(kBlockOnStack >= kHandleBlockBytes, "the block must end below the top of the stack");
 
 // The in-use anchor of the isolate's ThreadManager (V8's list of archived
 // threads, circular around an anchor whose id is invalid), or nullptr when it
@@ -78,13 +95,18 @@ class ThreadArchive {
   // or Drop()).
   void Load(ArchivedThread* t);
   // A new fiber is about to run (after Save() or Drop()): a fresh thread
-  // state, as V8 gives a new thread.
-  void Begin();
+  // state, as V8 gives a new thread. `block` is where its first handle block
+  // goes (kHandleBlockBytes at BlockOnStack() of its stack), or nullptr for
+  // one from V8.
+  void Begin(void* block);
   // The running fiber has finished (its scopes are closed). Its handle scope
-  // memory (a handle block, the context lists) is kept for the next new
-  // fiber (Begin()), or freed when one is already kept. V8 is left without
-  // handle scopes, as after Save().
-  void Drop();
+  // memory (the context lists; a handle block unless it was `block`, the one
+  // given to Begin()) is kept for the next new fiber, or freed when one is
+  // already kept. V8 is left without handle scopes, as after Save().
+  void Drop(void* block);
+  // Whether a fiber's first handle block can go on its own stack (proven in
+  // Init()): see "Handle blocks on fiber stacks" in thread_archive.cc.
+  bool blocks_on_stacks() const { return spare_block_offset_ != 0; }
   // Frees the handle scope memory Drop() kept. The root fiber must be running.
   void FreeSpare();
   // Takes `t` out of V8's list, if it is in it (the thread is going away).
@@ -108,9 +130,13 @@ class ThreadArchive {
   int32_t thread_id_ = -1;
   size_t hsi_size_ = 0, top_size_ = 0, relocatable_size_ = 0, stack_guard_size_ = 0, debug_size_ = 0;
   size_t data_size_ = 0;
+  void*& SpareBlock();  // HandleScopeImplementer::spare_ (blocks_on_stacks() only)
+  bool ProveBlocksOnStacks(v8::Isolate* isolate);
+
   char* top_ = nullptr;                // the isolate's ThreadLocalTop, when it is copied by hand
   char* handle_scope_data_ = nullptr;  // the isolate's HandleScopeData, when handle scopes are copied by hand
   size_t data_in_hsi_ = 0;             // where HandleScopeImplementer keeps a copy of it
+  size_t spare_block_offset_ = 0;  // HandleScopeImplementer::spare_, when found and proven
   char* spare_ = nullptr;  // a finished fiber's handle scopes (HandleScopeImplementer archive)
   bool has_spare_ = false;
   char* discard_ = nullptr;  // where Begin() lets V8 archive a state nobody needs

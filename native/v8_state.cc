@@ -877,6 +877,15 @@ const void* V8State::StackTop(const Fiber* fiber) const {
   return fiber->is_root ? root_stack_start_ : fiber->stack.high;
 }
 
+void* V8State::BlockOnStack(const Fiber* fiber) const {
+  return direct_ && archive_.blocks_on_stacks() ? fiber->stack.high - kBlockOnStack : nullptr;
+}
+
+void* V8State::EntryTop(const Fiber* fiber) const {
+  void* block = BlockOnStack(fiber);
+  return block != nullptr ? block : fiber->stack.high;
+}
+
 
 void V8State::AfterLock(Fiber* self) {
 #ifndef STACKFUL_NO_ASYNC_CONTEXT
@@ -971,10 +980,10 @@ void V8State::Forget(Fiber* fiber) {
 void V8State::Run(Fiber* self) {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
   if (direct_) {
-    archive_.Begin();  // fresh, as V8 starts a new thread
+    archive_.Begin(BlockOnStack(self));  // fresh, as V8 starts a new thread
     SetStackLimit(self);
     CallEntry(self);
-    archive_.Drop();
+    archive_.Drop(BlockOnStack(self));
     return;
   }
   {
@@ -1042,6 +1051,7 @@ SwitchStats V8State::switch_stats() const {
   s.stack_limit_by_hand = fast_limit_;
   s.handle_scopes_by_hand = direct_ && archive_.copies_handle_scopes();
   s.top_by_hand = direct_ && archive_.copies_top();
+  s.blocks_on_stacks = direct_ && archive_.blocks_on_stacks();
   return s;
 }
 

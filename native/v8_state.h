@@ -79,6 +79,7 @@ struct SwitchStats {
   bool stack_limit_by_hand = false;    // the limit words are written directly (no lock)
   bool handle_scopes_by_hand = false;  // handle scopes are archived by copying
   bool top_by_hand = false;            // the ThreadLocalTop is archived by copying
+  bool blocks_on_stacks = false;       // a fiber's first handle block is on its stack
 };
 
 // What V8 offers this thread, as found by Probe().
@@ -121,6 +122,12 @@ class V8State {
   void DefineHotCalls(napi_value target, napi_value make_error);
   // What JS wrote for the next hot call (see DefineHotCalls()).
   const double* mailbox() const { return mailbox_; }
+
+  // A new fiber's first handle block, at the top of its stack, or nullptr
+  // when V8 allocates it (see "Handle blocks on fiber stacks", thread_archive.h).
+  void* BlockOnStack(const Fiber* fiber) const;
+  // Where a new fiber's stack starts: below that block, else at the top.
+  void* EntryTop(const Fiber* fiber) const;
 
   // Called when the environment is going away, while V8 is still usable:
   // drops the handles and the GC hooks.
