@@ -335,9 +335,9 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
         api.isolate_restore(isolate, input.data());
         return memcmp(top, from.data(), top_size_) == 0;
       };
-      const bool differs = fresh != saved;
       const bool copies = restores_as_copy(saved) && restores_as_copy(fresh);
-      if (restores_as_copy(saved) && differs && copies) top_ = top;
+      const bool back = restores_as_copy(saved);  // the running state again
+      if (back && copies && fresh != saved) top_ = top;
     }
   }
 
