@@ -419,10 +419,7 @@ ThreadArchive::~ThreadArchive() {
 }
 
 void ThreadArchive::Save(ArchivedThread* t) {
-  if (t->data == nullptr) {
-    t->data = static_cast<char*>(calloc(1, data_size_));
-    t->owns_data = true;
-  }
+  if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
   char* p = t->data;
   if (handle_scope_data_ != nullptr) {
     // As ArchiveThread(), but the implementer is not reset: Begin() or Load()
@@ -544,9 +541,8 @@ void ThreadArchive::Unlink(ArchivedThread* t) {
 }
 
 void ThreadArchive::Release(ArchivedThread* t) {
-  if (t->owns_data) free(t->data);
+  free(t->data);
   t->data = nullptr;
-  t->owns_data = false;
 }
 
 }  // namespace stackful

@@ -51,7 +51,6 @@ struct ArchivedThread {
   // Ours: tells our entries in V8's list from V8's own, and whose they are.
   uint64_t magic = 0;
   Fiber* owner = nullptr;
-  bool owns_data = false;  // `data` is from malloc (else it is on the fiber's stack)
 };
 static_assert(offsetof(ArchivedThread, next) == 0x10 && offsetof(ArchivedThread, manager) == 0x20,
               "ArchivedThread must start as v8::internal::ThreadState");
@@ -60,15 +59,12 @@ constexpr uint64_t kArchivedThreadMagic = 0x73746b66756c5453;  // "STlufkts"
 
 // Handle blocks on fiber stacks. V8's handle blocks are 1,022 pointers
 // (proven at load), and each fiber needs one of its own: from malloc, that
-// is one more page of memory per suspended fiber, used for a few handles.
+// is one more page of memory per suspended fiber, used for a dozen handles.
 // Instead a fiber's first block sits at the top of its own stack, its start
-// in the same page as the first frames: the block starts kBlockOnStack below
-// the top of the stack, its first kHandleRoom bytes (64 handles; a fiber
-// parked in Fiber.yield() holds six) are in that page, and it runs on into
-// the two pages above, touched only by a fiber that holds more handles. The
-// fiber's archive (ArchivedThread::data, about 500 bytes) goes just below the
-// block, and its frames start below that: a fiber parked in Fiber.yield()
-// (2.4 to 2.7 KB of frames) fits all of it in one page.
+// in the same page as the first frames: the stack starts kBlockOnStack below
+// its top, the block's first kHandleRoom bytes (64 handles, a parked fiber
+// holds about ten) fill the rest of that page, and the block runs on into the
+// two pages above, touched only by a fiber that holds more handles.
 constexpr size_t kHandleBlockBytes = 1022 * sizeof(void*);
 constexpr size_t kHandleRoom = 512;
 constexpr size_t kBlockOnStack = 2 * 4096 + kHandleRoom;  // from the top of the stack to the block
@@ -111,13 +107,11 @@ class ThreadArchive {
   // Whether a fiber's first handle block can go on its own stack (proven in
   // Init()): see "Handle blocks on fiber stacks" in thread_archive.cc.
   bool blocks_on_stacks() const { return spare_block_offset_ != 0; }
-  // Bytes of one fiber's archive (ArchivedThread::data), rounded up to 16.
-  size_t archive_bytes() const { return (data_size_ + 15) & ~size_t{15}; }
   // Frees the handle scope memory Drop() kept. The root fiber must be running.
   void FreeSpare();
   // Takes `t` out of V8's list, if it is in it (the thread is going away).
   static void Unlink(ArchivedThread* t);
-  // Frees `t`'s buffer if it came from malloc (its fiber object is going away).
+  // Frees `t`'s buffer (its fiber object is going away).
   static void Release(ArchivedThread* t);
 
   ArchivedThread* in_use_anchor() const { return anchor_; }

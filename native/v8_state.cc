@@ -881,14 +881,9 @@ void* V8State::BlockOnStack(const Fiber* fiber) const {
   return direct_ && archive_.blocks_on_stacks() ? fiber->stack.high - kBlockOnStack : nullptr;
 }
 
-char* V8State::ArchiveOnStack(const Fiber* fiber) const {
-  char* block = static_cast<char*>(BlockOnStack(fiber));
-  return block != nullptr ? block - archive_.archive_bytes() : nullptr;
-}
-
 void* V8State::EntryTop(const Fiber* fiber) const {
-  char* archive = ArchiveOnStack(fiber);
-  return archive != nullptr ? archive : fiber->stack.high;
+  void* block = BlockOnStack(fiber);
+  return block != nullptr ? block : fiber->stack.high;
 }
 
 
@@ -985,15 +980,10 @@ void V8State::Forget(Fiber* fiber) {
 void V8State::Run(Fiber* self) {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
   if (direct_) {
-    if (char* on_stack = ArchiveOnStack(self)) {
-      ThreadArchive::Release(&self->v8.archived);  // one from malloc, if this object had one
-      self->v8.archived.data = on_stack;
-    }
     archive_.Begin(BlockOnStack(self));  // fresh, as V8 starts a new thread
     SetStackLimit(self);
     CallEntry(self);
     archive_.Drop(BlockOnStack(self));
-    if (ArchiveOnStack(self) != nullptr) self->v8.archived.data = nullptr;  // it goes with the stack
     return;
   }
   {

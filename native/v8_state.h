@@ -126,9 +126,7 @@ class V8State {
   // A new fiber's first handle block, at the top of its stack, or nullptr
   // when V8 allocates it (see "Handle blocks on fiber stacks", thread_archive.h).
   void* BlockOnStack(const Fiber* fiber) const;
-  // Its archive, just below that block (nullptr: malloc'd when first needed).
-  char* ArchiveOnStack(const Fiber* fiber) const;
-  // Where a new fiber's stack starts: below both, else at the top.
+  // Where a new fiber's stack starts: below that block, else at the top.
   void* EntryTop(const Fiber* fiber) const;
 
   // Called when the environment is going away, while V8 is still usable:
