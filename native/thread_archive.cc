@@ -341,6 +341,32 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
     }
   }
 
+  // Relocatable's list head by copy: ArchiveState() stores the isolate's
+  // relocatable_top and clears it, RestoreState() sets it (the same in the
+  // disassembly of every supported line). It is the one isolate word that
+  // RestoreState() of a marker sets, and ArchiveState() must read the marker
+  // back from it and leave it clear.
+  if (relocatable_size_ == sizeof(void*)) {
+    void* running = nullptr;  // normally none: no Relocatable is alive here
+    api.relocatable_archive(isolate, reinterpret_cast<char*>(&running));
+    const std::vector<uintptr_t> clear = CopyIsolate(isolate);
+    void* marker = reinterpret_cast<void*>(kArchivedThreadMagic & ~uintptr_t{7});
+    api.relocatable_restore(isolate, reinterpret_cast<char*>(&marker));
+    const std::vector<uintptr_t> marked = CopyIsolate(isolate);
+    void* read = nullptr;
+    api.relocatable_archive(isolate, reinterpret_cast<char*>(&read));
+    int matches = 0;
+    size_t at = 0;
+    for (size_t k = 0; k < kMaxIsolate / sizeof(uintptr_t); ++k) {
+      if (marked[k] == clear[k] || marked[k] != reinterpret_cast<uintptr_t>(marker)) continue;
+      ++matches;
+      at = k;
+    }
+    void** field = reinterpret_cast<void**>(isolate) + at;
+    if (matches == 1 && clear[at] == 0 && read == marker && *field == nullptr) relocatable_top_ = field;
+    api.relocatable_restore(isolate, reinterpret_cast<char*>(&running));
+  }
+
   // The same through Save(), Begin() and Load(), with the entry listed while saved.
   ArchivedThread probe;
   Save(&probe);
@@ -436,7 +462,13 @@ void ThreadArchive::Save(ArchivedThread* t) {
   } else {
     p = api.isolate_archive(isolate_, p);
   }
-  p = api.relocatable_archive(isolate_, p);
+  if (relocatable_top_ != nullptr) {
+    *reinterpret_cast<void**>(p) = *relocatable_top_;
+    *relocatable_top_ = nullptr;
+    p += sizeof(void*);
+  } else {
+    p = api.relocatable_archive(isolate_, p);
+  }
   p += stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
   CopySmall(p, debug_thread_local_, debug_size_);  // what ArchiveDebug() does (proven in Init)
   t->id = thread_id_;
@@ -464,7 +496,12 @@ void ThreadArchive::Load(ArchivedThread* t) {
   } else {
     p = api.isolate_restore(isolate_, p);
   }
-  p = api.relocatable_restore(isolate_, p);
+  if (relocatable_top_ != nullptr) {
+    *relocatable_top_ = *reinterpret_cast<void**>(p);
+    p += sizeof(void*);
+  } else {
+    p = api.relocatable_restore(isolate_, p);
+  }
   p += stack_guard_size_;
   // With a debugger attached, V8's own restore also reapplies breakpoints and
   // stepping for this fiber; without one, it is a copy.

@@ -117,8 +117,9 @@ class ThreadArchive {
   ArchivedThread* in_use_anchor() const { return anchor_; }
   // Whether handle scopes are archived by copying (else through V8's functions).
   bool copies_handle_scopes() const { return handle_scope_data_ != nullptr; }
-  // Whether the ThreadLocalTop is archived by copying (else through V8's functions).
-  bool copies_top() const { return top_ != nullptr; }
+  // Whether the ThreadLocalTop and the Relocatable list are archived by
+  // copying (else through V8's functions).
+  bool copies_top() const { return top_ != nullptr && relocatable_top_ != nullptr; }
 
  private:
   void* isolate_ = nullptr;
@@ -134,6 +135,7 @@ class ThreadArchive {
   bool ProveBlocksOnStacks(v8::Isolate* isolate);
 
   char* top_ = nullptr;                // the isolate's ThreadLocalTop, when it is copied by hand
+  void** relocatable_top_ = nullptr;   // the isolate's list of Relocatables, when it is moved by hand
   char* handle_scope_data_ = nullptr;  // the isolate's HandleScopeData, when handle scopes are copied by hand
   size_t data_in_hsi_ = 0;             // where HandleScopeImplementer keeps a copy of it
   size_t spare_block_offset_ = 0;  // HandleScopeImplementer::spare_, when found and proven

@@ -83,7 +83,8 @@ export interface NativeStats {
    * when a switch copies V8's handle-scope state itself (its layout proven at
    * load against V8's own archive), 'api' when it calls V8's functions.
    * `threadLocalTop`: the same for V8's ThreadLocalTop (frames, handlers,
-   * context), found in the isolate and proven at load. `handleBlocks`:
+   * context) and its list of Relocatables, found in the isolate and proven at
+   * load. `handleBlocks`:
    * 'stack' when a fiber's first V8 handle block sits at the top of its own
    * stack (one page less per suspended fiber; proven at load), 'v8' when V8
    * allocates it.
