@@ -497,20 +497,19 @@ bool FindStackLimitWords(v8::Isolate* isolate, void* stack_guard, uintptr_t limi
 
 // --- cppgc's conservative stack scan ---------------------------------------
 
-// The words of a suspended stack that cannot point into cppgc's heap are left
-// out of its conservative scan, where V8 looks every word up under a lock
-// (with thousands of fibers parked, half of a full GC went there): null and
-// small integers, addresses within that stack (saved frame and stack
-// pointers), return addresses into Node's code or ours, and addresses in the
-// brk area of the malloc heap, where cppgc never has a page (its pages are
-// mmap'd). About three quarters of the words of a parked fiber's stack are
-// such.
+// Where stackful visits the words of suspended stacks itself (13.x+), those
+// that cannot point into cppgc's heap, nor at V8's traced handles (which the
+// same scan looks for), are left out: V8 looks every word up under a lock,
+// and with thousands of fibers parked half of a full GC went there. They are
+// null and small integers, addresses within that stack (saved frame and
+// stack pointers) and return addresses into Node's code or ours: about half
+// the words of a parked fiber's stack. The malloc heap cannot be left out:
+// traced handles live there.
 struct ScanFilter {
   uintptr_t stack_low = 0, stack_high = 0;
-  uintptr_t brk_low = 0, brk_high = 0;
   bool Keep(uintptr_t word) const {
-    return word >= 0x10000 && word - stack_low >= stack_high - stack_low && word - brk_low >= brk_high - brk_low &&
-           word - code[0].low >= code[0].size && word - code[1].low >= code[1].size;
+    return word >= 0x10000 && word - stack_low >= stack_high - stack_low && word - code[0].low >= code[0].size &&
+           word - code[1].low >= code[1].size;
   }
   struct Range {
     uintptr_t low = 0, size = 0;
@@ -536,29 +535,11 @@ int FindCode(struct dl_phdr_info* info, size_t, void* data) {
 }
 
 // The filter for one suspended stack, [sp, top).
-ScanFilter FilterFor(uintptr_t brk_start, const void* sp, const void* top, const Stack& stack) {
+ScanFilter FilterFor(const void* sp, const void* top, const Stack& stack) {
   ScanFilter f;
   f.stack_low = stack ? reinterpret_cast<uintptr_t>(stack.low) : reinterpret_cast<uintptr_t>(sp);
   f.stack_high = reinterpret_cast<uintptr_t>(top);
-  if (brk_start != 0) {
-    f.brk_low = brk_start;
-    f.brk_high = reinterpret_cast<uintptr_t>(sbrk(0));  // the current break (glibc keeps it: no system call)
-  }
   return f;
-}
-
-// Where the brk heap starts ("[heap]" in /proc/self/maps), or 0.
-uintptr_t FindBrkStart() {
-  FILE* maps = fopen("/proc/self/maps", "r");
-  if (maps == nullptr) return 0;
-  char line[512];
-  uintptr_t start = 0;
-  while (start == 0 && fgets(line, sizeof(line), maps) != nullptr) {
-    unsigned long low = 0, high = 0;
-    if (strstr(line, "[heap]") != nullptr && sscanf(line, "%lx-%lx", &low, &high) == 2) start = low;
-  }
-  fclose(maps);
-  return start;
 }
 
 constexpr uintptr_t kFrameMarker = 0x5354414b46554c31u;    // "STAKFUL1"
@@ -695,7 +676,7 @@ void V8State::ScanSuspendedStacks(void* visitor) {
   }
   self->scheduler_->ForEachSuspended([&](Fiber* fiber) {
     const void* top = self->StackTop(fiber);
-    const ScanFilter filter = FilterFor(self->brk_start_, fiber->sp, top, fiber->stack);
+    const ScanFilter filter = FilterFor(fiber->sp, top, fiber->stack);
     VisitRange(visitor, slot, fiber->sp, top, &filter);
   });
 }
@@ -740,7 +721,6 @@ V8Runtime V8State::Init(Scheduler* scheduler, napi_env, napi_value entry) {
     scan_stack_ = FindScanStack(isolate, &runtime.reason);
     if (scan_stack_ == nullptr) return runtime;
     root_stack_start_ = *static_cast<const void* const*>(scan_stack_);
-    brk_start_ = FindBrkStart();
     static const bool code_found = [] {
       int objects = 0;
       dl_iterate_phdr(&FindCode, &objects);
@@ -1339,34 +1319,18 @@ void V8State::BeforeGc(bool full, bool scavenge) {
   if (scan_stack_ == nullptr) return;
   *static_cast<const void**>(scan_stack_) = StackTop(scheduler_->current());
   if (!full || !use_segments_) return;
-  // One segment holds what the filter keeps of every suspended stack: the
-  // scan reads values, wherever they are.
+  // V8 scans these whole: a compacted copy of what ScanFilter keeps (the
+  // 13.x+ path) saved only 5-10% of a full GC here, for a buffer as large.
   sym::table.clear_stack_segments(scan_stack_);
-  scan_words_.clear();
-  size_t words = 0;
   scheduler_->ForEachSuspended([&](Fiber* fiber) {
-    words += (static_cast<const char*>(StackTop(fiber)) - static_cast<const char*>(fiber->sp)) / sizeof(uintptr_t);
+    sym::table.add_stack_segment(scan_stack_, StackTop(fiber), fiber->sp);
   });
-  scan_words_.reserve(words);
-  scheduler_->ForEachSuspended([&](Fiber* fiber) {
-    const void* top = StackTop(fiber);
-    const ScanFilter filter = FilterFor(brk_start_, fiber->sp, top, fiber->stack);
-    for (const uintptr_t* p = static_cast<const uintptr_t*>(fiber->sp); p < static_cast<const uintptr_t*>(top); ++p) {
-      if (filter.Keep(*p)) scan_words_.push_back(*p);
-    }
-  });
-  if (!scan_words_.empty()) {
-    sym::table.add_stack_segment(scan_stack_, scan_words_.data() + scan_words_.size(), scan_words_.data());
-  }
 }
 
 void V8State::AfterGc(bool full, bool scavenge) {
   if (scavenge) UnparkAsyncContext();
   if (scavenge) AfterScavenge();
-  if (full && use_segments_) {
-    sym::table.clear_stack_segments(scan_stack_);
-    std::vector<uintptr_t>().swap(scan_words_);  // not kept between full GCs
-  }
+  if (full && use_segments_) sym::table.clear_stack_segments(scan_stack_);
 }
 
 }  // namespace stackful

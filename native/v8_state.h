@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "thread_archive.h"
 
@@ -181,8 +180,6 @@ class V8State {
   void** scan_callback_slot_ = nullptr;  // its scan callback, replaced by ours (13.x+)
   int visit_pointer_slot_ = -1;
   bool use_segments_ = false;         // suspended stacks as AddStackSegment() segments
-  std::vector<uintptr_t> scan_words_;  // ... as one segment of the words they hold, during a full GC
-  uintptr_t brk_start_ = 0;            // where the malloc heap's brk area starts (0: unknown)
   bool reapply_stack_limit_ = false;  // SetStackLimit() on every resume (13.x+)
   uintptr_t root_stack_limit_ = 0;
   const void* root_stack_start_ = nullptr;
