@@ -104,10 +104,11 @@ constexpr size_t kMaxIsolate = 256 * 1024;  // how far into the isolate its fiel
 // The copies of a switch are small (24 to 232 bytes) and their sizes are
 // known only at load: copied inline, 16 bytes at a time, rather than through
 // a call into libc's memcpy for each piece.
-inline void CopySmall(void* to, const void* from, size_t bytes) {
+__attribute__((always_inline)) inline void CopySmall(void* to, const void* from, size_t bytes) {
   char* d = static_cast<char*>(to);
   const char* s = static_cast<const char*>(from);
   size_t i = 0;
+  for (; i + 64 <= bytes; i += 64) __builtin_memcpy(d + i, s + i, 64);
   for (; i + 16 <= bytes; i += 16) __builtin_memcpy(d + i, s + i, 16);
   if (i + 8 <= bytes) {
     __builtin_memcpy(d + i, s + i, 8);
@@ -444,18 +445,25 @@ ThreadArchive::~ThreadArchive() {
   free(discard_);
 }
 
+inline char* ThreadArchive::ArchiveHandleScopes(char* to) {
+  if (handle_scope_data_ == nullptr) return api.hsi_archive(hsi_, to);
+  // As ArchiveThread(), but the implementer is not reset: Begin() or Load()
+  // replaces it before anything uses it.
+  CopySmall(to, hsi_, hsi_size_);
+  CopySmall(to + data_in_hsi_, handle_scope_data_, kHandleScopeDataSize);
+  return to + hsi_size_;
+}
+
+inline char* ThreadArchive::RestoreHandleScopes(char* from) {
+  if (handle_scope_data_ == nullptr) return api.hsi_restore(hsi_, from);
+  CopySmall(hsi_, from, hsi_size_);
+  CopySmall(handle_scope_data_, from + data_in_hsi_, kHandleScopeDataSize);
+  return from + hsi_size_;
+}
+
 void ThreadArchive::Save(ArchivedThread* t) {
   if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
-  char* p = t->data;
-  if (handle_scope_data_ != nullptr) {
-    // As ArchiveThread(), but the implementer is not reset: Begin() or Load()
-    // replaces it before anything uses it.
-    CopySmall(p, hsi_, hsi_size_);
-    CopySmall(p + data_in_hsi_, handle_scope_data_, kHandleScopeDataSize);
-    p += hsi_size_;
-  } else {
-    p = api.hsi_archive(hsi_, p);
-  }
+  char* p = ArchiveHandleScopes(t->data);
   if (top_ != nullptr) {
     CopySmall(p, top_, top_size_);
     p += top_size_;
@@ -482,14 +490,7 @@ void ThreadArchive::Save(ArchivedThread* t) {
 
 void ThreadArchive::Load(ArchivedThread* t) {
   Unlink(t);
-  char* p = t->data;
-  if (handle_scope_data_ != nullptr) {
-    CopySmall(hsi_, p, hsi_size_);
-    CopySmall(handle_scope_data_, p + data_in_hsi_, kHandleScopeDataSize);
-    p += hsi_size_;
-  } else {
-    p = api.hsi_restore(hsi_, p);
-  }
+  char* p = RestoreHandleScopes(t->data);
   if (top_ != nullptr) {
     CopySmall(top_, p, top_size_);
     p += top_size_;
@@ -517,7 +518,7 @@ void ThreadArchive::Begin(void* block) {
   // its handle block, unless that was on its stack): no malloc/free pair for
   // each fiber created.
   if (has_spare_) {
-    api.hsi_restore(hsi_, spare_);
+    RestoreHandleScopes(spare_);
     has_spare_ = false;
   } else if (handle_scope_data_ != nullptr) {
     // Save() left the suspended fiber's scopes in place: start empty (what
@@ -556,7 +557,7 @@ void ThreadArchive::Drop(void* block) {
     return;
   }
   if (spare_ == nullptr) spare_ = static_cast<char*>(calloc(1, hsi_size_));
-  api.hsi_archive(hsi_, spare_);
+  ArchiveHandleScopes(spare_);
   has_spare_ = true;
 }
 

@@ -132,6 +132,10 @@ class ThreadArchive {
   size_t hsi_size_ = 0, top_size_ = 0, relocatable_size_ = 0, stack_guard_size_ = 0, debug_size_ = 0;
   size_t data_size_ = 0;
   void*& SpareBlock();  // HandleScopeImplementer::spare_ (blocks_on_stacks() only)
+  // The running handle scope state to `to` / from `from` (V8's layout, by
+  // copy when proven); each returns the end of what it read or wrote.
+  char* ArchiveHandleScopes(char* to);
+  char* RestoreHandleScopes(char* from);
   bool ProveBlocksOnStacks(v8::Isolate* isolate);
 
   char* top_ = nullptr;                // the isolate's ThreadLocalTop, when it is copied by hand
