@@ -4,6 +4,7 @@
  * `spawn(fn, ...args)` creates one and starts it on the next loop turn. It is
  * a thenable, so async code can `await` it; fibers `join()` or `get()` it.
  */
+import * as path from 'node:path';
 import { Fiber } from './fiber.js';
 import { FiberError, FiberExit, invalidArgType } from './errors.js';
 import { callSoon, currentFiberFor, spawnSites, throwInto, Waiter } from './hub.js';
@@ -15,6 +16,22 @@ let nextGreenletId = 1;
 
 /** Frames captured for a spawn site: the three shown, and room for this module's own (spawn(), Pool#spawn(), ...). */
 const SITE_FRAMES = 6;
+
+/** This package's own code, built and (with source maps) as written: its frames are not part of a spawn site. */
+const OWN_CODE = ['dist', 'src'].map((dir) => path.join(__dirname, '..', dir) + path.sep);
+
+let recordSpawnSites = process.env.STACKFUL_SPAWN_SITES !== '0';
+
+/**
+ * Whether new greenlets record where they were spawned, for the report of
+ * fibers that wait forever (default: on; off with STACKFUL_SPAWN_SITES=0).
+ * Recording takes V8 a few microseconds per greenlet, more than the rest of
+ * spawning one; off, that report says where each fiber waits but not where it
+ * was spawned (gevent's track_greenlet_tree plays the same part).
+ */
+export function setSpawnSites(enabled: boolean): void {
+  recordSpawnSites = enabled;
+}
 
 export class Greenlet<T = unknown> implements PromiseLike<T> {
   readonly id = nextGreenletId++;
@@ -32,7 +49,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   #joiners: Array<Waiter<void>> = [];
   // Where spawn() was called: captured on creation, formatted only when read
   // (formatting costs about a microsecond a frame; capturing, much less).
-  #site: { stack?: string } = {};
+  #site: { stack?: string } | undefined;
 
   constructor(fn: (...args: any[]) => T, args: unknown[] = [], options: { name?: string } = {}) {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'a function', fn);
@@ -40,19 +57,22 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.#args = args;
     this.name = options.name ?? fn.name ?? '';
     this.fiber = new Fiber(() => this.#run(), { name: this.name || `greenlet #${this.id}`, parent: Fiber.root });
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = SITE_FRAMES;
-    Error.captureStackTrace(this.#site, Greenlet);
-    Error.stackTraceLimit = limit;
-    spawnSites.set(this.fiber, this);
+    if (recordSpawnSites) {
+      this.#site = {};
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = SITE_FRAMES;
+      Error.captureStackTrace(this.#site, Greenlet);
+      Error.stackTraceLimit = limit;
+      spawnSites.set(this.fiber, this);
+    }
   }
 
-  /** Where spawn() was called (up to three frames), for the "blocked forever" report. */
+  /** Where spawn() was called (up to three frames), for the "blocked forever" report; undefined when not recorded (setSpawnSites). */
   get spawnedAt(): string | undefined {
-    const frames = this.#site.stack
+    const frames = this.#site?.stack
       ?.split('\n')
       .slice(1)
-      .filter((line) => !line.includes(__filename))
+      .filter((line) => !OWN_CODE.some((dir) => line.includes(dir)))
       .slice(0, 3)
       .join('\n');
     return frames ? `at ${frames.trim().replace(/^at /, '')}` : undefined;

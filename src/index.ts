@@ -7,7 +7,7 @@ export { FiberError, FiberExit, UnsupportedRuntimeError } from './errors.js';
 export { runtime, checkRuntime, SUPPORTED_V8, SUPPORTED_PLATFORMS, OVERRIDE_ENV } from './native.js';
 export type { RuntimeInfo, RuntimeFacts } from './native.js';
 export { sleep, wait, callSoon, Waiter } from './hub.js';
-export { Greenlet, spawn, spawnLater, joinAll, killAll, iwait, runInFiber } from './greenlet.js';
+export { Greenlet, spawn, spawnLater, joinAll, killAll, iwait, runInFiber, setSpawnSites } from './greenlet.js';
 export type { GreenletState } from './greenlet.js';
 export { Timeout, TimeoutError, withTimeout } from './timeout.js';
 export { SyncError, QueueFull, QueueEmpty } from './errors.js';

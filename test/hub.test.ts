@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Fiber, FiberExit, Greenlet, iwait, joinAll, killAll, Queue, runInFiber, sleep, spawn, spawnLater, Timeout, TimeoutError, wait, withTimeout } from 'stackful';
+import { Fiber, FiberExit, Greenlet, iwait, joinAll, killAll, Queue, runInFiber, setSpawnSites, sleep, spawn, spawnLater, Timeout, TimeoutError, wait, withTimeout } from 'stackful';
 import { codeOf, describeChild, runChild } from './helpers';
 
 describe('spawn() and sleep(): the seed examples', () => {
@@ -23,6 +23,20 @@ describe('spawn() and sleep(): the seed examples', () => {
     };
     await runInFiber(() => joinAll([spawn(count, 'a'), spawn(count, 'b'), spawn(count, 'c')]));
     assert.deepEqual(out, ['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4', 'c0', 'c1', 'c2', 'c3', 'c4']);
+  });
+
+  it('a greenlet knows where it was spawned, unless setSpawnSites(false) turned that off', async () => {
+    const recorded = spawn(() => 1);
+    setSpawnSites(false);
+    let unrecorded: Greenlet<number>;
+    try {
+      unrecorded = spawn(() => 2);
+    } finally {
+      setSpawnSites(true);
+    }
+    assert.match(recorded.spawnedAt ?? '', /^at .*hub\.test\.ts:\d+/);
+    assert.equal(unrecorded.spawnedAt, undefined);
+    assert.deepEqual([await recorded, await unrecorded], [1, 2]);
   });
 
   it('spawn() starts on the next loop turn, not at once', async () => {
@@ -319,6 +333,13 @@ describe('hub reports', () => {
     assert.match(child.stderr, /1 fiber\(s\) still wait and can never be woken/);
     assert.match(child.stderr, /Fiber #\d+ \("waitsForever"\) waits in Queue\.get/);
     assert.match(child.stderr, /spawned at .*hub-report\.js:\d+/);
+  });
+
+  it('without recorded spawn sites (setSpawnSites(false)), still says which fiber waits where, not where it was spawned', () => {
+    const child = runChild('hub-report.js', ['blocked-unrecorded']);
+    assert.equal(child.status, 1, describeChild(child));
+    assert.match(child.stderr, /Fiber #\d+ \("waitsForever"\) waits in Queue\.get/);
+    assert.doesNotMatch(child.stderr, /spawned at/);
   });
 
   it('reports an exception of a greenlet nobody joined', () => {

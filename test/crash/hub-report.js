@@ -1,9 +1,11 @@
-// Reports that the hub prints on stderr. Usage: hub-report.js <blocked|unjoined|handled|listener>
+// Reports that the hub prints on stderr.
+// Usage: hub-report.js <blocked|blocked-unrecorded|unjoined|handled|listener>
 'use strict';
-const { spawn, sleep, Waiter } = require('stackful');
+const { setSpawnSites, spawn, sleep, Waiter } = require('stackful');
 
 const mode = process.argv[2];
-if (mode === 'blocked') {
+if (mode === 'blocked-unrecorded') setSpawnSites(false);
+if (mode === 'blocked' || mode === 'blocked-unrecorded') {
   spawn(function waitsForever() {
     new Waiter().wait('Queue.get');
   });
