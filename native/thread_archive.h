@@ -59,12 +59,13 @@ constexpr uint64_t kArchivedThreadMagic = 0x73746b66756c5453;  // "STlufkts"
 
 // Handle blocks on fiber stacks. V8's handle blocks are 1,022 pointers
 // (proven at load), and each fiber needs one of its own: from malloc, that
-// is one more page of memory per suspended fiber, used for a dozen handles.
+// is one more page of memory per suspended fiber, used for a few handles.
 // Instead a fiber's first block sits at the top of its own stack, its start
 // in the same page as the first frames: the stack starts kBlockOnStack below
-// its top, the block's first kHandleRoom bytes (64 handles, a parked fiber
-// holds about ten) fill the rest of that page, and the block runs on into the
-// two pages above, touched only by a fiber that holds more handles.
+// its top, the block's first kHandleRoom bytes (64 handles; a fiber parked
+// in Fiber.yield() holds six) fill the rest of that page, and the block runs
+// on into the two pages above, touched only by a fiber that holds more
+// handles.
 constexpr size_t kHandleBlockBytes = 1022 * sizeof(void*);
 constexpr size_t kHandleRoom = 512;
 constexpr size_t kBlockOnStack = 2 * 4096 + kHandleRoom;  // from the top of the stack to the block
@@ -105,7 +106,7 @@ class ThreadArchive {
   // already kept. V8 is left without handle scopes, as after Save().
   void Drop(void* block);
   // Whether a fiber's first handle block can go on its own stack (proven in
-  // Init()): see "Handle blocks on fiber stacks" in thread_archive.cc.
+  // Init()): see "Handle blocks on fiber stacks" above.
   bool blocks_on_stacks() const { return spare_block_offset_ != 0; }
   // Frees the handle scope memory Drop() kept. The root fiber must be running.
   void FreeSpare();

@@ -1032,10 +1032,11 @@ void V8State::Forget(Fiber* fiber) {
 void V8State::Run(Fiber* self) {
   v8::Isolate* isolate = static_cast<v8::Isolate*>(isolate_);
   if (direct_) {
-    archive_.Begin(BlockOnStack(self));  // fresh, as V8 starts a new thread
+    void* block = BlockOnStack(self);
+    archive_.Begin(block);  // fresh, as V8 starts a new thread
     SetStackLimit(self);
     CallEntry(self);
-    archive_.Drop(BlockOnStack(self));
+    archive_.Drop(block);
     return;
   }
   {
