@@ -7,6 +7,8 @@
 #include <node.h>  // before napi.h: node_version.h defines NAPI_VERSION
 #include <napi.h>
 
+#include <dlfcn.h>
+
 #include "fiber.h"
 
 namespace stackful {
@@ -67,6 +69,28 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
 // not when the environment goes away.
 void FreeScheduler(void* data) { delete static_cast<Scheduler*>(data); }
 
+// Keeps this shared object mapped for the life of the process. Node closes
+// an addon's handle when the environment that loaded it is freed; when no
+// other environment holds it (stackful loaded only in a worker), the code is
+// unmapped, yet V8 still calls into it afterwards: FreeScheduler from the
+// isolate-finished callback above, and the GC callbacks and cppgc's stack
+// scan of the isolate's last collections. Unloading could only be made safe
+// by freeing the scheduler before those, while suspended fibers' stacks are
+// still roots. So the addon stays: RTLD_NODELETE on a handle to ourselves.
+// See test/crash/worker-only.js.
+bool PinSelf(std::string* error) {
+  static const char* pinned = [] () -> const char* {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&FreeScheduler), &info) == 0 || info.dli_fname == nullptr) {
+      return "dladdr() does not know the addon's own file";
+    }
+    if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr) return dlerror();
+    return nullptr;  // the handle is never closed: that is the point
+  }();
+  if (pinned != nullptr) *error = pinned;
+  return pinned == nullptr;
+}
+
 void OnEnvironmentExit(void* data) { static_cast<Scheduler*>(data)->Shutdown(); }
 
 // init(entry: () => unknown, makeError: (code, message) => Error)
@@ -78,6 +102,13 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     e.Set("code", Napi::String::New(env, "ERR_STACKFUL_INIT"));
     e.ThrowAsJavaScriptException();
     return env.Undefined();
+  }
+  std::string pin_error;
+  if (!PinSelf(&pin_error)) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("supported", Napi::Boolean::New(env, false));
+    out.Set("reason", Napi::String::New(env, "cannot keep the addon loaded for the life of the process: " + pin_error));
+    return out;
   }
   Instance* instance = new Instance();
   instance->scheduler = new Scheduler();
