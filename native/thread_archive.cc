@@ -27,6 +27,7 @@ struct Api {
   ArchiveFn hsi_restore = nullptr;
   SizeFn hsi_size = nullptr;
   MemberFn hsi_free = nullptr;
+  MemberFn delete_extensions = nullptr;  // static HandleScope::DeleteExtensions(Isolate*): the same shape
   ArchiveFn isolate_archive = nullptr;
   ArchiveFn isolate_restore = nullptr;
   MemberFn initialize_thread_local = nullptr;
@@ -59,6 +60,8 @@ void Want(const char* readable, const char* mangled, F* slot) {
 void ResolveApi() {
   Want("HandleScopeImplementer::ArchiveThread(char*)", "_ZN2v88internal22HandleScopeImplementer13ArchiveThreadEPc", &api.hsi_archive);
   Want("HandleScopeImplementer::RestoreThread(char*)", "_ZN2v88internal22HandleScopeImplementer13RestoreThreadEPc", &api.hsi_restore);
+  Want("HandleScope::DeleteExtensions(Isolate*)", "_ZN2v88internal11HandleScope16DeleteExtensionsEPNS0_7IsolateE",
+       &api.delete_extensions);
   Want("HandleScopeImplementer::ArchiveSpacePerThread()", "_ZN2v88internal22HandleScopeImplementer21ArchiveSpacePerThreadEv", &api.hsi_size);
   Want("HandleScopeImplementer::FreeThreadResources()", "_ZN2v88internal22HandleScopeImplementer19FreeThreadResourcesEv", &api.hsi_free);
   Want("Isolate::ArchiveThread(char*)", "_ZN2v88internal7Isolate13ArchiveThreadEPc", &api.isolate_archive);
@@ -569,6 +572,21 @@ void ThreadArchive::FreeSpare() {
   api.hsi_free(hsi_);
   api.hsi_restore(hsi_, running.data());
   has_spare_ = false;
+}
+
+void ThreadArchive::FreeAbandoned(ArchivedThread* t, void* first_block) {
+  if (t->data == nullptr) return;
+  // The running state aside, the fiber's in its place, then V8's own
+  // functions free it as they free a thread's at its end: every handle block
+  // after `first_block` (all of them without it), then the lists.
+  std::vector<char> running(hsi_size_);
+  api.hsi_archive(hsi_, running.data());
+  api.hsi_restore(hsi_, t->data);
+  void** limit = static_cast<void**>(api.handle_scope_limit_address(isolate_));
+  *limit = first_block != nullptr ? static_cast<char*>(first_block) + kHandleBlockBytes : nullptr;
+  api.delete_extensions(isolate_);
+  api.hsi_free(hsi_);
+  api.hsi_restore(hsi_, running.data());
 }
 
 void ThreadArchive::Unlink(ArchivedThread* t) {

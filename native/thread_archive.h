@@ -110,6 +110,11 @@ class ThreadArchive {
   bool blocks_on_stacks() const { return spare_block_offset_ != 0; }
   // Frees the handle scope memory Drop() kept. The root fiber must be running.
   void FreeSpare();
+  // Frees what V8 allocated for the handle scopes of the suspended fiber
+  // whose state `t` holds (its handle blocks after `first_block`, which
+  // goes with its stack, and its context lists): the thread is going away
+  // and the fiber will never resume. The running state is left as it was.
+  void FreeAbandoned(ArchivedThread* t, void* first_block);
   // Takes `t` out of V8's list, if it is in it (the thread is going away).
   static void Unlink(ArchivedThread* t);
   // Frees `t`'s buffer (its fiber object is going away).
