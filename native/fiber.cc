@@ -83,7 +83,7 @@ void Scheduler::Unlink(Fiber* fiber) {
 }
 
 Status Scheduler::Prepare(Fiber* target) {
-  if (target->state != FiberState::kNew) return Status::kOk;
+  if (target->state != FiberState::kNew || target->stack) return Status::kOk;  // already has its stack
   target->stack = pool_.Acquire(target->stack_size);
   if (!target->stack) {
     Release(target);  // its handle is stale now: JS makes a new one to retry
@@ -111,6 +111,10 @@ Status Scheduler::Switch(Fiber* target) {
 Status Scheduler::SetNext(Fiber* next) {
   if (next->state == FiberState::kDead) return Status::kFiberDead;
   if (next == current_) return Status::kFiberRunning;
+  // A parent that starts as its child finishes takes its stack now, while JS
+  // can still hear that there is none: Finish() has nobody to tell.
+  Status status = Prepare(next);
+  if (status != Status::kOk) return status;
   next_ = next;
   return Status::kOk;
 }

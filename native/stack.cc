@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 namespace stackful {
@@ -99,12 +100,50 @@ Stack StackPool::Acquire(size_t size) {
   const size_t stride = size + PageSize();
   const size_t count = stride >= kSlabBytes ? 1 : kSlabBytes / stride;
   const size_t bytes = count * stride;
-  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  auto map = [bytes] {
+    return mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  };
+  void* base = map();
+  if (base == MAP_FAILED && UnmapIdleSlabs()) base = map();
   if (base == MAP_FAILED) return Stack();
   slabs_.push_back(Slab{static_cast<char*>(base), bytes, size, 0, count});
   bytes_reserved_ += bytes;
   return Carve(slabs_.back());
+}
+
+bool StackPool::UnmapIdleSlabs() {
+  // Released stacks per slab, found by address (slabs sorted by base).
+  std::vector<size_t> order(slabs_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slabs_[a].base < slabs_[b].base; });
+  std::vector<size_t> released(slabs_.size(), 0);
+  auto slab_of = [&](const Stack& s) {
+    auto it = std::upper_bound(order.begin(), order.end(), s.low, [&](char* p, size_t i) { return p < slabs_[i].base; });
+    return *(it - 1);  // every released stack lies in some slab
+  };
+  for (const Stack& s : warm_) released[slab_of(s)]++;
+  for (const Stack& s : cold_) released[slab_of(s)]++;
+  std::vector<bool> idle(slabs_.size(), false);
+  bool any = false;
+  for (size_t i = 0; i < slabs_.size(); ++i) {
+    idle[i] = slabs_[i].next > 0 && released[i] == slabs_[i].next;
+    any = any || idle[i];
+  }
+  if (!any) return false;
+  auto in_idle = [&](const Stack& s) { return idle[slab_of(s)]; };
+  warm_.erase(std::remove_if(warm_.begin(), warm_.end(), in_idle), warm_.end());
+  cold_.erase(std::remove_if(cold_.begin(), cold_.end(), in_idle), cold_.end());
+  std::vector<Slab> kept;
+  for (size_t i = 0; i < slabs_.size(); ++i) {
+    if (!idle[i]) {
+      kept.push_back(slabs_[i]);
+      continue;
+    }
+    munmap(slabs_[i].base, slabs_[i].bytes);
+    bytes_reserved_ -= slabs_[i].bytes;
+  }
+  slabs_.swap(kept);
+  return true;
 }
 
 // Whether the stack never reached below its top kShallowBytes: the page just

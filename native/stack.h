@@ -35,7 +35,8 @@ constexpr size_t kStackReserve = 128 * 1024;
 // top kShallowBytes (one mincore() call tells); the rest give their pages back
 // to the kernel (MADV_DONTNEED), so memory follows the number of live fibers,
 // not the peak, while a burst of short-lived fibers does not pay a syscall and
-// fresh page faults for each.
+// fresh page faults for each. When the kernel refuses a new slab, slabs whose
+// stacks are all released are unmapped and the mapping is tried once more.
 class StackPool {
  public:
   static constexpr size_t kWarm = 32;             // released stacks kept with their pages
@@ -71,6 +72,9 @@ class StackPool {
     size_t count;       // stacks in the slab
   };
   Stack Carve(Slab& slab);
+  // Unmaps every slab whose stacks are all released (the address space of
+  // fibers that are gone), so a new size can be mapped; whether any was.
+  bool UnmapIdleSlabs();
   static bool Shallow(const Stack& stack);
   bool Guard(char* page);
 

@@ -31,10 +31,20 @@ named(FiberError, 'FiberError');
  */
 export class FiberExit extends Error {
   readonly value: unknown;
+  #brand = true;
 
   constructor(value?: unknown) {
     super('fiber exit');
     this.value = value;
+  }
+
+  /**
+   * Whether `value` was made by FiberExit's constructor (or a subclass's).
+   * Unlike `instanceof`, it runs no user code: no Symbol.hasInstance, no
+   * Proxy trap, no prototype getter.
+   */
+  static is(value: unknown): value is FiberExit {
+    return typeof value === 'object' && value !== null && #brand in value;
   }
 }
 Object.defineProperty(FiberExit.prototype, 'name', { value: 'FiberExit', configurable: true, writable: true });

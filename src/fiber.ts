@@ -135,6 +135,15 @@ export class Fiber {
     }
   }
 
+  /**
+   * Whether `value` is a Fiber made by this class's constructor. Unlike
+   * `instanceof`, it runs no user code and is not fooled by
+   * `Object.create(Fiber.prototype)` or a Symbol.hasInstance.
+   */
+  static is(value: unknown): value is Fiber {
+    return typeof value === 'object' && value !== null && #state in value;
+  }
+
   /** The running fiber (the root fiber on the thread's own stack). */
   static get current(): Fiber {
     return Fiber.#current;
@@ -318,7 +327,13 @@ export class Fiber {
     Fiber.#link(target);
   }
 
-  /** First JS frame of every fiber, called by the native entry on the new stack. */
+  /**
+   * First JS frame of every fiber, called by the native entry on the new
+   * stack. Nothing may throw out of it: the native side would then have no
+   * fiber to go to, and the two sides' lists would disagree. So the outcome
+   * is read without running user code where possible (FiberExit.is), and
+   * what user code does run (a `value` getter) counts as the fiber's failure.
+   */
   static #main(): void {
     const self = Fiber.#starting!;
     Fiber.#starting = undefined;
@@ -330,21 +345,59 @@ export class Fiber {
       take(); // throws what throw() sent into a fiber that had not started
       result = self.#fn!(...args);
     } catch (err) {
-      if (err instanceof FiberExit) result = err.value;
-      else {
+      try {
+        if (FiberExit.is(err)) result = err.value;
+        else {
+          failed = true;
+          failure = err;
+        }
+      } catch (getter) {
         failed = true;
-        failure = err;
+        failure = getter;
       }
     }
     self.#finish();
-    const parent = self.#liveParent();
-    if (parent.#state === 'new') Fiber.#prepareStart(parent);
-    if (contextInUse()) applyView(parent.#view);
-    put(result, [result], failed, failure);
-    parent.#state = 'running';
-    Fiber.#current = parent;
-    mailbox[0] = parent.#handle!;
-    core.setNext();
+    Fiber.#finishInto(self, self.#liveParent(), result, failed, failure);
+  }
+
+  /**
+   * Sets the fiber the finished `self` goes to: `parent`, with its outcome.
+   * A parent that has yet to start needs a stack now; when the kernel refuses
+   * one, the parent stays unstarted and an ERR_FIBER_STACK goes to its own
+   * parent instead, carrying the outcome (`value`, or `cause` for a failure).
+   */
+  static #finishInto(self: Fiber, parent: Fiber, result: unknown, failed: boolean, failure: unknown): void {
+    for (;;) {
+      try {
+        if (parent.#state === 'new') Fiber.#prepareStart(parent);
+        if (contextInUse()) applyView(parent.#view);
+        put(result, [result], failed, failure);
+        parent.#state = 'running';
+        Fiber.#current = parent;
+        mailbox[0] = parent.#handle!;
+        core.setNext();
+        return;
+      } catch (err) {
+        Fiber.#current = self;
+        put(undefined, undefined, false, undefined);
+        if (parent === Fiber.#root) throw err; // the root needs no stack: a bug, reported by the native entry
+        if (Fiber.#starting === parent) {
+          Fiber.#starting = undefined;
+          Fiber.#unlink(parent);
+          parent.#handle = undefined; // the native side freed it
+          parent.#view = undefined;
+        }
+        parent.#state = 'new';
+        const reason = err instanceof Error ? err.message : String(err);
+        const error = new FiberError('ERR_FIBER_STACK', `${self.#describe()} finished, but its parent ${parent.#describe()} could not start to receive ${failed ? 'its error' : 'its result'}: ${reason}`);
+        if (failed) Object.defineProperty(error, 'cause', { value: failure, configurable: true, writable: true });
+        else Object.defineProperty(error, 'value', { value: result, configurable: true, writable: true });
+        result = undefined;
+        failed = true;
+        failure = error;
+        parent = parent.#liveParent();
+      }
+    }
   }
 
   static #link(fiber: Fiber): void {
@@ -404,7 +457,7 @@ export class Fiber {
  * that copy is refused with ERR_FIBER_THREAD.
  */
 function checkFiber(value: unknown, name: string): asserts value is Fiber {
-  if (value instanceof Fiber) return;
+  if (Fiber.is(value)) return;
   const copy = value as { id?: unknown; threadId?: unknown } | null;
   if (copy !== null && typeof copy === 'object' && typeof copy.id === 'number' && typeof copy.threadId === 'number' && copy.threadId !== threadId) {
     throw new FiberError('ERR_FIBER_THREAD', `fiber #${copy.id} belongs to thread ${copy.threadId}, not to this thread (${threadId}): a fiber can only be used on the thread that created it`);

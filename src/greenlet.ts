@@ -193,8 +193,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     if (this.fiber.state === 'new') {
       // Never ran: it never will. A FiberExit is a clean finish; any other
       // error is what the greenlet failed with.
-      if (error instanceof FiberExit) this.#finish(false, error.value as T, undefined);
-      else this.#finish(true, undefined, error);
+      this.#finishWith(error);
       return;
     }
     throwInto(this.fiber, error);
@@ -222,12 +221,26 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     const args = this.#args;
     this.#fn = undefined;
     this.#args = [];
+    let result: T;
     try {
-      this.#finish(false, fn(...args), undefined);
+      result = fn(...args);
     } catch (err) {
-      if (err instanceof FiberExit) this.#finish(false, err.value as T, undefined);
-      else this.#finish(true, undefined, err);
+      this.#finishWith(err);
+      return;
     }
+    this.#finish(false, result, undefined);
+  }
+
+  /** Finishes with what was thrown: a FiberExit's `value` is a clean result; anything else (a throwing `value` getter too) is the failure. */
+  #finishWith(thrown: unknown): void {
+    let value: T;
+    try {
+      if (!FiberExit.is(thrown)) return this.#finish(true, undefined, thrown);
+      value = thrown.value as T;
+    } catch (getter) {
+      return this.#finish(true, undefined, getter);
+    }
+    this.#finish(false, value, undefined);
   }
 
   #finish(failed: boolean, value: T | undefined, error: unknown): void {

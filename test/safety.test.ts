@@ -1,7 +1,9 @@
 // Everything here could take the process down if the core were wrong, so each
 // case runs in a child process and checks its exit code and output.
 import assert from 'node:assert/strict';
-import { describeChild, report, runChild } from './helpers';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describeChild, report, ROOT, runChild } from './helpers';
 
 describe('GC safety', () => {
   it('keeps objects held only by 2,000 fibers parked 32 frames deep intact through forced full and minor GCs', () => {
@@ -287,5 +289,50 @@ describe('process exit with suspended fibers', () => {
     const child = runChild('exit-suspended.js', ['1000', 'from-fiber', '5']);
     assert.equal(child.status, 5, describeChild(child));
     assert.equal(child.stderr, '');
+  });
+});
+
+describe('JS and native fiber state agree whatever user code throws as a fiber finishes', () => {
+  // Issue #15, item 7: each of these left the dead fiber 'suspended' in
+  // listFibers(), or delivered the wrong value or error to the wrong fiber.
+  const run = (name: string) => {
+    const child = runChild('desync.js', [name]);
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    return report(child);
+  };
+
+  it('a FiberExit whose `value` getter throws: the getter\'s error reaches the parent, the fiber is dead', () => {
+    assert.deepEqual(run('exit-getter'), { got: { threw: 'Error', message: 'value getter' }, state: 'dead', jsLive: 0, nativeLive: 0 });
+  });
+
+  it('a thrown Proxy whose getPrototypeOf trap throws reaches the parent as itself', () => {
+    assert.deepEqual(run('proxy'), { sameObject: true, state: 'dead', jsLive: 0, nativeLive: 0 });
+  });
+
+  it('refuses Object.create(Fiber.prototype) as a parent with ERR_INVALID_ARG_TYPE', () => {
+    assert.deepEqual(run('fake-parent'), { option: 'ERR_INVALID_ARG_TYPE', setter: 'ERR_INVALID_ARG_TYPE', back: 'done', state: 'dead', jsLive: 0, nativeLive: 0 });
+  });
+
+  it('is not fooled by a Symbol.hasInstance on Fiber or FiberExit', () => {
+    assert.deepEqual(run('has-instance'), { got: { threw: 'Error', message: 'a real failure' }, fake: 'ERR_INVALID_ARG_TYPE', state: 'dead', jsLive: 0, nativeLive: 0 });
+  });
+
+  it('a fiber whose unstarted parent gets no stack: ERR_FIBER_STACK with the result reaches the grandparent, nobody else wakes', () => {
+    // Address space limited to what this Node takes plus 6 GiB: fibers with
+    // 256 MiB stacks soon leave no room for a 1 GiB one, whatever the machine.
+    const probe = spawnSync(process.execPath, ['-e', `require('stackful'); new (require('stackful').Fiber)(() => 1).run(); console.log(/VmPeak:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1])`], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(probe.status, 0, probe.stderr);
+    const limitKb = Number(probe.stdout.trim()) + 6 * 1024 * 1024;
+    const child = spawnSync('bash', ['-c', `ulimit -v ${limitKb} && exec "$0" "$@"`, process.execPath, path.join(ROOT, 'test', 'crash', 'desync.js'), 'no-stack'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, LIMIT_KB: String(limitKb) } });
+    assert.equal(child.status, 0, `${child.stdout}\n${child.stderr}`);
+    assert.equal(child.stderr, '');
+    const r = JSON.parse(child.stdout.trim().split('\n').pop()!);
+    assert.equal(r.got.threw, 'ERR_FIBER_STACK');
+    assert.match(r.got.message, /fiber #\d+ \("c"\) finished, but its parent fiber #\d+ \("p"\) could not start to receive its result/);
+    assert.equal(r.got.value, 'c result');
+    assert.deepEqual({ kids: r.kids, kidsOk: r.kidsOk, later: r.later, jsLive: r.jsLive, nativeLive: r.nativeLive }, { kids: true, kidsOk: true, later: { returned: 'p started with later' }, jsLive: 0, nativeLive: 0 });
+    assert.deepEqual({ p: r.middle.p, c: r.middle.c }, { p: 'new', c: 'dead' });
+    assert.equal(r.middle.jsLive, r.middle.nativeLive);
   });
 });

@@ -190,7 +190,7 @@ export class Group {
         }
         inbox.put({ kind: 'end', count: index });
       } catch (error) {
-        if (error instanceof FiberExit) throw error;
+        if (FiberExit.is(error)) throw error;
         inbox.put({ kind: 'error', error });
       }
     });
