@@ -32,6 +32,7 @@ struct Fiber {
   Stack stack;
   void* sp = nullptr;         // saved stack pointer while not running
   Fiber* resumer = nullptr;   // the fiber that last switched into this one
+  bool resumed = false;       // switched into after it first suspended (see RecycleDead)
   Fiber* prev_live = nullptr; // list of started fibers that have not finished
   Fiber* next_live = nullptr;
   V8FiberState v8;

@@ -155,9 +155,14 @@ bool StackPool::Shallow(const Stack& stack) {
   return mincore(page, PageSize(), &resident) == 0 && (resident & 1) == 0;
 }
 
-void StackPool::Release(Stack stack) {
+void StackPool::Release(Stack stack, bool check) {
   if (!stack) return;
-  if (warm_.size() < kWarm || (warm_.size() < kWarm + kWarmShallow && Shallow(stack))) {
+  if (warm_.size() < kWarm) {
+    if (check && !Shallow(stack)) madvise(stack.low, stack.size() - kShallowBytes, MADV_DONTNEED);
+    warm_.push_back(stack);
+    return;
+  }
+  if (warm_.size() < kWarm + kWarmShallow && Shallow(stack)) {
     warm_.push_back(stack);
     return;
   }

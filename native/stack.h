@@ -35,7 +35,10 @@ constexpr size_t kStackReserve = 128 * 1024;
 // top kShallowBytes (one mincore() call tells); the rest give their pages back
 // to the kernel (MADV_DONTNEED), so memory follows the number of live fibers,
 // not the peak, while a burst of short-lived fibers does not pay a syscall and
-// fresh page faults for each. When the kernel refuses a new slab, slabs whose
+// fresh page faults for each. A stack released with `check` (its fiber
+// suspended mid-way, so it could have been parked deep or recursed deep and
+// been killed) that grew past its top kShallowBytes keeps only those: the
+// pages below go back even when it stays warm (test/crash/stack-trim.js). When the kernel refuses a new slab, slabs whose
 // stacks are all released are unmapped and the mapping is tried once more.
 class StackPool {
  public:
@@ -51,7 +54,7 @@ class StackPool {
 
   // Returns an empty Stack when the kernel refuses the mapping.
   Stack Acquire(size_t size);
-  void Release(Stack stack);
+  void Release(Stack stack, bool check);
 
   size_t bytes_reserved() const { return bytes_reserved_; }  // address space of all slabs
   size_t bytes_pooled() const;                                // of released stacks

@@ -96,6 +96,8 @@ export class Fiber {
   /** Its AsyncLocalStorage stores while suspended (Node 20/22; see context.ts). */
   #view: ContextView | undefined;
   #parent: Fiber | undefined;
+  /** Whether any fiber was ever given this one as its parent: run() looks for a cycle only then. */
+  #hasChildren = false;
   #state: FiberState = 'new';
   #site: { stack?: string } | undefined;
 
@@ -122,6 +124,7 @@ export class Fiber {
     this.name = name ?? '';
     this.#fn = fn;
     this.#parent = parent ?? Fiber.#current;
+    this.#parent.#hasChildren = true;
     this.#stackSize = stackSize;
     if (contextInUse()) {
       // Runs in its creator's async context: capture it now.
@@ -168,6 +171,7 @@ export class Fiber {
   }
 
   set parent(parent: Fiber) {
+    if (!Fiber.is(this)) checkFiber(this, 'this');
     checkFiber(parent, 'parent');
     if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', 'the root fiber has no parent and cannot be given one');
     for (let f: Fiber | undefined = parent; f !== undefined; f = f.#parent) {
@@ -176,6 +180,7 @@ export class Fiber {
       }
     }
     this.#parent = parent;
+    parent.#hasChildren = true;
   }
 
   get state(): FiberState {
@@ -196,20 +201,27 @@ export class Fiber {
    * `args[0]`. Returns what is passed back when control returns here.
    */
   switch(...args: unknown[]): unknown {
+    if (!Fiber.is(this)) checkFiber(this, 'this');
     this.#checkTarget('switch to');
     return Fiber.#transfer(this, args[0], this.#state === 'new' ? args : undefined, false, undefined);
   }
 
   /** node-fibers' run: resumes this fiber as a child of the caller; returns what it yields or returns. */
   run(value?: unknown): unknown {
+    if (!Fiber.is(this)) checkFiber(this, 'this');
     this.#checkTarget('run');
     this.#adopt('run');
     return Fiber.#transfer(this, value, this.#state === 'new' ? [value] : undefined, false, undefined);
   }
 
-  /** Raises `err` (default: a FiberExit) at this fiber's suspension point. */
-  throw(err: unknown = new FiberExit()): unknown {
-    if (!(#state in this)) checkFiber(this, 'this');
+  /**
+   * Raises `err` (default: a FiberExit) at this fiber's suspension point. The
+   * default applies only when no argument is given: throw(undefined) raises
+   * undefined.
+   */
+  throw(...args: [err?: unknown]): unknown {
+    if (!Fiber.is(this)) checkFiber(this, 'this');
+    const err = args.length === 0 ? new FiberExit() : args[0];
     if (this === Fiber.#current) throw err;
     this.#checkTarget('throw into');
     return Fiber.#transfer(this, undefined, [], true, err);
@@ -220,7 +232,7 @@ export class Fiber {
    * once it is dead. Killing a fiber that never started just marks it dead.
    */
   kill(): void {
-    if (!(#state in this)) checkFiber(this, 'this');
+    if (!Fiber.is(this)) checkFiber(this, 'this');
     if (this.#state === 'dead') return;
     if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', 'cannot kill the root fiber');
     if (this === Fiber.#current) throw new FiberExit();
@@ -253,7 +265,6 @@ export class Fiber {
   }
 
   #checkTarget(verb: string): void {
-    if (!(#state in this)) checkFiber(this, 'this');
     if (this.#state === 'dead') {
       throw new FiberError('ERR_FIBER_DEAD', `cannot ${verb} ${this.#describe()}: it has already finished; create a new Fiber`);
     }
@@ -262,16 +273,23 @@ export class Fiber {
     }
   }
 
-  /** run() and kill() make the caller the parent, unless that would make a cycle. */
+  /**
+   * run() and kill() make the caller the parent, unless that would make a
+   * cycle. Only a fiber that has children can be the caller's ancestor, so a
+   * chain of nested run()s of fresh fibers costs no walk up the chain each.
+   */
   #adopt(verb: string): void {
     const caller = Fiber.#current;
-    for (let f: Fiber | undefined = caller; f !== undefined; f = f.#parent) {
-      if (f === this) {
-        throw new FiberError('ERR_FIBER_RUNNING', `cannot ${verb} ${this.#describe()}: it is waiting on the running fiber, which descends from it; switch to it or yield instead`);
+    if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', `cannot ${verb} the root fiber; use Fiber.yield() or root.switch()`);
+    if (this.#hasChildren) {
+      for (let f: Fiber | undefined = caller; f !== undefined; f = f.#parent) {
+        if (f === this) {
+          throw new FiberError('ERR_FIBER_RUNNING', `cannot ${verb} ${this.#describe()}: it is waiting on the running fiber, which descends from it; switch to it or yield instead`);
+        }
       }
     }
-    if (this === Fiber.#root) throw new FiberError('ERR_FIBER_ROOT', `cannot ${verb} the root fiber; use Fiber.yield() or root.switch()`);
     this.#parent = caller;
+    caller.#hasChildren = true;
   }
 
   #liveParent(): Fiber {

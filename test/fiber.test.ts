@@ -140,6 +140,19 @@ describe('Fiber#run() and Fiber.yield()', () => {
     f.kill();
   });
 
+  it('runs a chain of 20,000 fibers each run() inside the previous one, and each result reaches its caller', () => {
+    const nest = (depth: number): number => (depth === 0 ? 0 : (new Fiber(() => nest(depth - 1) + 1, { stackSize: 256 * 1024 }).run() as number));
+    assert.equal(nest(20_000), 20_000);
+    assert.equal(stats().live, 0);
+  });
+
+  it('still refuses run() of a fiber the caller descends from through a parent given at creation', () => {
+    // below's result then starts top, its parent, which hands its own to the root.
+    const top = new Fiber((fromBelow) => `top ran with ${fromBelow}`);
+    const below = new Fiber(() => codeOf(() => top.run()), { parent: top });
+    assert.equal(below.switch(), 'top ran with ERR_FIBER_RUNNING');
+  });
+
   it('refuses to run the running fiber or one waiting on it (ERR_FIBER_RUNNING)', () => {
     const outer = new Fiber(() => {
       const inner = new Fiber(() => codeOf(() => outer.run()));
@@ -201,6 +214,19 @@ describe('Fiber#throw()', () => {
     f.run();
     assert.throws(() => f.throw(new TypeError('bad')), { name: 'TypeError', message: 'bad' });
     assert.equal(f.dead, true);
+  });
+
+  it('throw(undefined) raises undefined, not a FiberExit: only a missing argument defaults', () => {
+    const f = new Fiber(() => {
+      try {
+        Fiber.yield();
+      } catch (err) {
+        return { caught: err, isExit: err instanceof FiberExit };
+      }
+      return 'not thrown';
+    });
+    f.run();
+    assert.deepEqual(f.throw(undefined), { caught: undefined, isExit: false });
   });
 
   it('into a fiber that never started: it dies without running fn', () => {
@@ -339,6 +365,25 @@ describe('Fiber.current, getcurrent() and the root fiber', () => {
     const f = new Fiber(() => [Fiber.current === f, f.state, Fiber.root.state]);
     assert.deepEqual(f.run(), [true, 'running', 'suspended']);
     assert.equal(Fiber.root.state, 'running');
+  });
+});
+
+describe('methods called on something that is not a Fiber', () => {
+  it('throw ERR_INVALID_ARG_TYPE naming `this`, for every method', () => {
+    for (const [method, receiver] of [['switch', {}], ['run', 1], ['throw', null], ['kill', null], ['kill', Object.create(Fiber.prototype)]] as const) {
+      const err = (() => {
+        try {
+          (Fiber.prototype[method] as (this: unknown) => unknown).call(receiver);
+        } catch (e) {
+          return e as { code?: string; message: string };
+        }
+        return undefined;
+      })();
+      assert.equal(err?.code, 'ERR_INVALID_ARG_TYPE', `${method}: ${err?.message}`);
+      assert.match(err!.message, /`this`/);
+    }
+    const parentSetter = Object.getOwnPropertyDescriptor(Fiber.prototype, 'parent')!.set!;
+    assert.equal(codeOf(() => parentSetter.call({}, Fiber.root)), 'ERR_INVALID_ARG_TYPE');
   });
 });
 

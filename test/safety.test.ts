@@ -226,6 +226,17 @@ describe('stack pages', () => {
     assert.ok(r.grownKiB > 80_000, JSON.stringify(r));
     assert.ok(r.keptKiB < r.grownKiB / 2, JSON.stringify(r));
   });
+
+  it('are given back when fibers that recursed to RangeError are killed, also the few the pool keeps warm', () => {
+    const child = runChild('stack-trim.js', ['few']);
+    assert.equal(child.status, 0, describeChild(child));
+    const r = report(child);
+    assert.equal(r.dead, true);
+    // 20 stacks of about 900 KiB each (V8's limit); each keeps only its top 64 KiB
+    // (before, all of it: the pool keeps 32 released stacks warm).
+    assert.ok(r.grownKiB > 10_000, JSON.stringify(r));
+    assert.ok(r.keptKiB < r.grownKiB / 2, JSON.stringify(r));
+  });
 });
 
 describe('worker_threads', () => {
