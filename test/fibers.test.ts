@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { ROOT } from './helpers';
+
+/**
+ * stackful/fibers and stackful/future, scenario by scenario, the way
+ * node-fibers runs its own tests: each file in test/fibers/ runs in a fresh
+ * Node process and passes when stdout is exactly "pass\n", stderr is empty
+ * and the exit code is 0. (The scenarios say require('stackful/fibers'); the
+ * alias that makes require('fibers') work is tested in fibers-alias.test.ts.)
+ */
+const DIR = path.join(ROOT, 'test', 'fibers');
+
+describe('stackful/fibers scenarios (node-fibers style: stdout "pass", no stderr, exit 0)', () => {
+  for (const file of readdirSync(DIR).filter((f) => f.endsWith('.js')).sort()) {
+    it(file, () => {
+      const result = spawnSync(process.execPath, ['--expose-gc', path.join(DIR, file)], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, NODE_OPTIONS: '' },
+      });
+      const shown = `status=${result.status} signal=${result.signal}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+      assert.equal(result.stdout, 'pass\n', shown);
+      assert.equal(result.stderr, '', shown);
+      assert.equal(result.status, 0, shown);
+    });
+  }
+});
