@@ -173,8 +173,8 @@ interface FiberConstructor {
   (fn: (value?: any) => any): Fiber;
   new (fn: (value?: any) => any): Fiber;
   readonly prototype: Fiber;
-  /** The running Fiber, or undefined on the main stack. */
-  readonly current: Fiber | undefined;
+  /** The running Fiber, or undefined on the main stack. Assigning it does nothing. */
+  current: Fiber | undefined;
   /** Goes back to whoever resumed the running fiber, with `value`; returns the value of the next run(). */
   yield(value?: unknown): any;
   /** Accepted for compatibility and reported back; stackful's stack pool is not limited by a count (see README). */
@@ -198,6 +198,10 @@ Object.defineProperties(Fiber, {
       const core = Core.current;
       return core === Core.root ? undefined : FiberObject.of(core);
     },
+    // Ignored, as node-fibers ignores it; libraries assign it (sync does
+    // `Fiber.current = Fiber.current || fiber`), and strict-mode code would
+    // throw on a property without a setter.
+    set(_value: unknown) {},
     enumerable: true,
   },
   yield: { value: FiberObject.yield, writable: true, configurable: true, enumerable: true },
