@@ -29,3 +29,12 @@ describe('stackful/fibers scenarios (node-fibers style: stdout "pass", no stderr
     });
   }
 });
+
+describe('stackful/fibers and stackful/future types', () => {
+  it('type-check what a TypeScript user writes, and refuse misuse (test/fibers/types-check.ts)', () => {
+    const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
+    const args = ['--ignoreConfig', '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', path.join(DIR, 'types-check.ts')];
+    const result = spawnSync(tsc, args, { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  });
+});
