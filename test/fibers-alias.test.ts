@@ -250,7 +250,9 @@ describe('require("fibers") through the alias package (npm pack, npm install, sy
     writeFileSync(path.join(app, 'check-sync.js'), CHECK_SYNC);
     writeFileSync(path.join(app, 'check-fibrous.js'), CHECK_FIBROUS);
     npm(['install', '--no-audit', '--no-fund', '--prefer-offline'], app);
-    assert.deepEqual(readdirSync(path.join(app, 'node_modules', 'stackful', 'prebuilds', 'linux-x64')).sort(), lines.map((l) => `stackful.abi${l.abi}.node`).sort());
+    // (Under `npm test`, prebuilds/ already holds one per supported line.)
+    const installed = readdirSync(path.join(app, 'node_modules', 'stackful', 'prebuilds', 'linux-x64'));
+    for (const line of lines) assert.ok(installed.includes(`stackful.abi${line.abi}.node`), `no prebuild for Node ${line.version} in ${installed.join(', ')}`);
   });
 
   after(() => {
