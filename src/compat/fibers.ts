@@ -53,7 +53,11 @@ class FiberObject {
     compatOf.set(this.#core, this);
   }
 
-  /** A core for the next start. Made when the Fiber is created, so it runs in its creator's async context (as stackful's own fibers do). */
+  /**
+   * A core for the next start. The first is made when the Fiber is created,
+   * so that it runs in its creator's async context, as stackful's own fibers
+   * do; a fiber that starts over gets a new one in run().
+   */
   #newCore(): Core {
     const fn = this.#fn!;
     const startFiber = (): unknown => fn.apply(globalThis, this.#startArgs);
@@ -67,12 +71,9 @@ class FiberObject {
     }
   }
 
+  /** The node-fibers view of a core: its own, or (for a fiber started by stackful's own API) one made now and kept. */
   static of(core: Core): FiberObject {
-    let self = compatOf.get(core);
-    if (self === undefined) {
-      self = new FiberObject(undefined, core);
-    }
-    return self;
+    return compatOf.get(core) ?? new FiberObject(undefined, core);
   }
 
   /** True from the first run() until the function returns or throws (then false again, as in node-fibers). */
@@ -179,7 +180,7 @@ interface FiberConstructor {
   yield(value?: unknown): any;
   /** Accepted for compatibility and reported back; stackful's stack pool is not limited by a count (see README). */
   poolSize: number;
-  /** Fibers started on this thread so far (stackful's stats().created). */
+  /** Fibers stackful has created on this thread so far (its stats().created). */
   readonly fibersCreated: number;
 }
 
