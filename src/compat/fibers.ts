@@ -187,8 +187,9 @@ interface FiberConstructor {
 const Fiber = function Fiber(fn: Body): FiberObject {
   if (arguments.length !== 1) throw fibersError(TypeError, 'ERR_FIBERS_ARG_COUNT', 'Fiber expects 1 argument');
   if (typeof fn !== 'function') throw fibersError(TypeError, 'ERR_INVALID_ARG_TYPE', 'Fiber expects a function');
-  // With or without `new`, the same object (returning it from a constructor replaces `this`).
-  return new FiberObject(fn);
+  // With or without `new`, the same object (returning it from a constructor
+  // replaces `this`); a subclass's prototype is kept.
+  return Reflect.construct(FiberObject, [fn], new.target ?? Fiber) as FiberObject;
 } as unknown as FiberConstructor;
 
 Object.defineProperty(Fiber, 'prototype', { value: FiberObject.prototype });

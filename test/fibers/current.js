@@ -31,6 +31,16 @@ assert.equal(g.constructor, Fiber);
 assert.equal(g.run(), 0); // run() without an argument: fn gets none
 assert.equal(g.run(undefined), 1); // finished fibers start again (node-fibers' documented behaviour)
 
+// A subclass keeps its methods.
+class Named extends Fiber {
+  label() {
+    return 'named';
+  }
+}
+const named = new Named(() => Fiber.current.label());
+assert.ok(named instanceof Named && named instanceof Fiber);
+assert.equal(named.run(), 'named');
+
 // `this` in the function is the global object, as in node-fibers.
 assert.equal(Fiber(function () { return this; }).run(), globalThis);
 
