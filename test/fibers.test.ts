@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from './helpers';
 
@@ -36,5 +36,20 @@ describe('stackful/fibers and stackful/future types', () => {
     const args = ['--ignoreConfig', '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', path.join(DIR, 'types-check.ts')];
     const result = spawnSync(tsc, args, { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  });
+});
+
+describe('packages/fibers-compat (stackful-fibers, installed as "fibers")', () => {
+  it("re-exports stackful/fibers and stackful/future, and its peer range admits this stackful's version", () => {
+    const compat = path.join(ROOT, 'packages', 'fibers-compat');
+    const pkg = JSON.parse(readFileSync(path.join(compat, 'package.json'), 'utf8'));
+    const root = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    // A caret range on 0.x admits the same minor only: `^0.1.0` for 0.1.x.
+    const [major, minor] = (root.version as string).split('.');
+    assert.match(pkg.peerDependencies.stackful, new RegExp(`^\\^${major}\\.${minor}\\.\\d+$`));
+    assert.equal(pkg.main, './fibers.js');
+    for (const file of ['fibers.js', 'future.js', 'fibers.d.ts', 'future.d.ts']) assert.ok(pkg.files.includes(file), file);
+    assert.match(readFileSync(path.join(compat, 'fibers.js'), 'utf8'), /module\.exports = require\('stackful\/fibers'\);/);
+    assert.match(readFileSync(path.join(compat, 'future.js'), 'utf8'), /module\.exports = require\('stackful\/future'\);/);
   });
 });
