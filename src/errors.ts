@@ -107,3 +107,17 @@ export class QueueEmpty extends Error {
   }
 }
 Object.defineProperty(QueueEmpty.prototype, 'name', { value: 'QueueEmpty', configurable: true, writable: true });
+
+/**
+ * Usage errors of the node-fibers drop-in (stackful/fibers, stackful/future).
+ * They keep node-fibers' own class (Error, TypeError or RangeError) and its
+ * message word for word, because code written for node-fibers compares them
+ * (`err.message === 'This Fiber is a zombie'`); what they add is a stable
+ * `code`. The zombie error that reset() throws into a fiber is not a bug
+ * either: it unwinds the fiber (see src/compat/fibers.ts).
+ */
+export function fibersError(kind: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, code: string, message: string): Error & { code: string } {
+  const err = new kind(message) as Error & { code: string };
+  err.code = code;
+  return err;
+}

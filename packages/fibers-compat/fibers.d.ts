@@ -1,0 +1,2 @@
+import Fiber = require('stackful/fibers');
+export = Fiber;

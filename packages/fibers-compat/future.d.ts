@@ -1,0 +1,2 @@
+import Future = require('stackful/future');
+export = Future;
