@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './helpers';
@@ -16,7 +16,38 @@ describe('npm pack', () => {
     const junk = files.filter((f) => !allowed.test(f));
     assert.deepEqual(junk, [], `unexpected files in the package: ${junk.join(', ')}`);
   });
+
+  it('carries the LICENSE and the metadata a registry page and a package manager read', () => {
+    const files = packedFiles();
+    assert.ok(files.includes('LICENSE'), 'LICENSE is not in the package');
+    assert.match(readFileSync(path.join(ROOT, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 the stackful authors\n/);
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    assert.equal(pkg.license, 'MIT');
+    assert.match(pkg.repository.url, /^git\+https:\/\/github\.com\/stackful-js\/stackful\.git$/);
+    assert.match(pkg.bugs.url, /^https:\/\/github\.com\/stackful-js\/stackful\/issues$/);
+    assert.match(pkg.homepage, /^https:\/\/github\.com\/stackful-js\/stackful/);
+    assert.deepEqual([pkg.engines.node, pkg.os, pkg.cpu], ['>=20.19', ['linux'], ['x64']]);
+    // `npm pack` / `npm publish` build a prebuild per supported Node line first.
+    assert.equal(pkg.scripts.prepack, 'node scripts/prebuild.mjs');
+  });
+
+  it('README.md links only to files in the package, or to absolute URLs (it is also the page on npm)', () => {
+    const files = packedFiles();
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+    assert.ok(targets.length > 0);
+    const broken = targets.filter((t) => !/^(https?:|mailto:|#)/.test(t) && !files.includes(t.replace(/^\.\//, '').replace(/#.*$/, '')));
+    assert.deepEqual(broken, [], `README.md links to files that are not in the package: ${broken.join(', ')}`);
+  });
 });
+
+let packed: string[] | undefined;
+/** What `npm pack` puts in the tarball (without running prepack). */
+function packedFiles(): string[] {
+  const out = packed ?? execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+  packed = typeof out === 'string' ? JSON.parse(out)[0].files.map((f: { path: string }) => f.path) : out;
+  return packed!;
+}
 
 describe('a package without binaries (installed with --ignore-scripts, or build scripts not approved)', () => {
   let app: string;

@@ -107,7 +107,7 @@ export function counts(mode: Mode): number[] {
  */
 export function jobs(mode: Mode): JobParams[] {
   return IMPLS.flatMap((impl) =>
-    counts(mode).map((count) => (impl === 'fiber.visit-all' ? { impl, count, youngGc: 'visit-all' } : { impl, count })),
+    counts(mode).map((count): JobParams => (impl === 'fiber.visit-all' ? { impl, count, youngGc: 'visit-all' } : { impl, count })),
   );
 }
 
