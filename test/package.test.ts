@@ -47,3 +47,71 @@ function packedFiles(): string[] {
   packed ??= (JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' }))[0].files as Array<{ path: string }>).map((f) => f.path);
   return packed;
 }
+
+describe('a package without binaries (installed with --ignore-scripts, or build scripts not approved)', () => {
+  let app: string;
+  let pkg: string;
+
+  before(() => {
+    // A copy of the package as npm would lay it out, without build/ or prebuilds/.
+    app = mkdtempSync(path.join(tmpdir(), 'stackful-nobin-'));
+    pkg = path.join(app, 'node_modules', 'stackful');
+    mkdirSync(pkg, { recursive: true });
+    cpSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'));
+    cpSync(path.join(ROOT, 'dist'), path.join(pkg, 'dist'), { recursive: true, filter: (f) => !f.endsWith('.map') });
+    symlinkSync(path.join(ROOT, 'node_modules', 'node-gyp-build'), path.join(app, 'node_modules', 'node-gyp-build'));
+  });
+
+  after(() => rmSync(app, { recursive: true, force: true }));
+
+  function requireIt(): { status: number | null; stderr: string; caught: { name: string; code: string; message: string; cause: string } } {
+    const script = `
+      try { require('stackful'); console.log('{}'); }
+      catch (err) { console.log(JSON.stringify({ name: err.name, code: err.code, message: err.message, cause: String(err.cause && err.cause.message) })); }
+      require('stackful');`;
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8', timeout: 30_000, env: { ...process.env, STACKFUL_PREBUILD: '' } });
+    return { status: r.status, stderr: r.stderr, caught: JSON.parse(r.stdout.trim().split('\n')[0] ?? '{}') };
+  }
+
+  it('throws ERR_STACKFUL_NO_BINARY naming this Node, its ABI, the platform, what was looked for, and the fix per package manager', () => {
+    const { status, stderr, caught } = requireIt();
+    assert.equal(caught.code, 'ERR_STACKFUL_NO_BINARY', JSON.stringify(caught));
+    assert.equal(caught.name, 'NativeBinaryError');
+    const m = caught.message;
+    for (const piece of [`Node ${process.versions.node}`, `ABI ${process.versions.modules}`, `${process.platform}-${process.arch}`, 'build/Release/stackful.node', `prebuilds/${process.platform}-${process.arch}/stackful.abi${process.versions.modules}.node`, pkg, 'there are no prebuilds', 'npm rebuild stackful', 'pnpm approve-builds', 'yarn rebuild stackful']) {
+      assert.ok(m.includes(piece), `the message lacks ${JSON.stringify(piece)}: ${m}`);
+    }
+    assert.match(caught.cause, /No native build was found/);
+    // Uncaught, the code shows in the first line of what Node prints.
+    assert.equal(status, 1);
+    assert.match(stderr, /NativeBinaryError \[ERR_STACKFUL_NO_BINARY\]: stackful has no native binary for Node/);
+  });
+
+  it('says which ABIs the prebuilds it found are for', () => {
+    const dir = path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'stackful.abi1.node'), '');
+    writeFileSync(path.join(dir, 'stackful.abi127.node'), '');
+    try {
+      const { caught } = requireIt();
+      assert.equal(caught.code, process.versions.modules === '127' ? 'ERR_STACKFUL_BINARY_LOAD' : 'ERR_STACKFUL_NO_BINARY');
+      if (process.versions.modules !== '127') assert.match(caught.message, /prebuilds there are only for ABI 1, ABI 127 \(Node 22\)|prebuilds there are only for ABI 127 \(Node 22\), ABI 1/);
+    } finally {
+      rmSync(path.join(pkg, 'prebuilds'), { recursive: true, force: true });
+    }
+  });
+
+  it('throws ERR_STACKFUL_BINARY_LOAD naming the file when a binary is found but does not load', () => {
+    const dir = path.join(pkg, 'build', 'Release');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'stackful.node'), 'not an ELF file');
+    try {
+      const { caught } = requireIt();
+      assert.equal(caught.code, 'ERR_STACKFUL_BINARY_LOAD', JSON.stringify(caught));
+      assert.ok(caught.message.includes(path.join(dir, 'stackful.node')), caught.message);
+      assert.ok(caught.message.includes('npm rebuild stackful'), caught.message);
+    } finally {
+      rmSync(path.join(pkg, 'build'), { recursive: true, force: true });
+    }
+  });
+});
