@@ -69,7 +69,7 @@ describe('a package without binaries (installed with --ignore-scripts, or build 
       try { require('stackful'); console.log('{}'); }
       catch (err) { console.log(JSON.stringify({ name: err.name, code: err.code, message: err.message, cause: String(err.cause && err.cause.message) })); }
       require('stackful');`;
-    const r = spawnSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8', timeout: 30_000, env: { ...process.env, STACKFUL_PREBUILD: '' } });
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8', timeout: 30_000, env: { ...process.env, STACKFUL_PREBUILD: '', PREBUILDS_ONLY: '' } });
     return { status: r.status, stderr: r.stderr, caught: JSON.parse(r.stdout.trim().split('\n')[0] ?? '{}') };
   }
 
