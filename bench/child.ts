@@ -14,8 +14,11 @@ async function main(): Promise<void> {
     throw new Error('usage: node --expose-gc --import tsx bench/child.ts <case> <quick|full> [params JSON]');
   }
   const parsed = JSON.parse(params) as Record<string, unknown>;
-  // A job may ask for a setting the addon reads when it loads (STACKFUL_SWITCH).
+  // A job may ask for a setting the addon reads when it loads (STACKFUL_SWITCH)
+  // or at its first scavenge (STACKFUL_YOUNG_GC), which can come before any
+  // code of the case runs: both are set before stackful is imported.
   if (typeof parsed.switch === 'string') process.env.STACKFUL_SWITCH = parsed.switch;
+  if (typeof parsed.youngGc === 'string') process.env.STACKFUL_YOUNG_GC = parsed.youngGc;
   const mod = await findCase(name).load();
   const ctx = new Context(mode as Mode);
   await mod.measure(ctx, parsed as JobParams);

@@ -199,13 +199,21 @@ async function main(): Promise<void> {
   process.stdout.write(`wrote ${written.join(', ')}\n`);
 
   if (base === 'latest') {
-    const summary = summaryMarkdown(results, { details: 'bench/results/latest.md', chart: 'bench/results/latest.svg' });
+    const summary = summaryMarkdown(results, { details: 'bench/results/latest.md', chart: 'bench/results/latest.svg', base: repositoryUrls() });
     const readme = updateReadmeBlock(path.join(ROOT, 'README.md'), summary);
     process.stdout.write(`README.md: ${readme === 'updated' ? 'benchmark block rewritten' : readme}\n`);
   }
   const failed = results.cases.filter((c) => c.error);
   process.stdout.write(`${results.cases.length} cases in ${results.seconds.toFixed(1)} s${failed.length ? `; FAILED: ${failed.map((c) => c.name).join(', ')}` : ''}\n`);
   if (failed.length > 0) process.exitCode = 1;
+}
+
+/** Where files of the repository are read on the web, from package.json's `repository` (GitHub). */
+function repositoryUrls(): { blob: string; raw: string } | undefined {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { repository?: { url?: string } | string };
+  const url = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
+  const m = url === undefined ? null : /github\.com[/:]([\w.-]+\/[\w.-]+?)(\.git)?$/.exec(url);
+  return m ? { blob: `https://github.com/${m[1]}/blob/main/`, raw: `https://github.com/${m[1]}/raw/main/` } : undefined;
 }
 
 main().catch((err: unknown) => {

@@ -63,6 +63,24 @@ Object.defineProperty(UnsupportedRuntimeError.prototype, 'name', {
   writable: true,
 });
 
+/**
+ * Usage error (of the install, not of the code): this package holds no native
+ * binary that this Node can load. `code` is ERR_STACKFUL_NO_BINARY when none
+ * was found for this Node's ABI (install scripts skipped: --ignore-scripts,
+ * pnpm's or npm's build approval), ERR_STACKFUL_BINARY_LOAD when one was found
+ * and failed to load (built for another Node, a damaged file); `cause` is the
+ * loader's own error. The message names the Node version, its ABI, the
+ * platform, what was looked for where, and how to build the binary with npm,
+ * pnpm and yarn.
+ */
+export class NativeBinaryError extends CodedError {
+  constructor(code: 'ERR_STACKFUL_NO_BINARY' | 'ERR_STACKFUL_BINARY_LOAD', message: string, options?: { cause?: unknown }) {
+    super(code, message);
+    if (options && 'cause' in options) Object.defineProperty(this, 'cause', { value: options.cause, configurable: true, writable: true });
+  }
+}
+named(NativeBinaryError, 'NativeBinaryError');
+
 /** Argument errors, shaped like Node's own (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE). */
 export function invalidArgType(name: string, expected: string, actual: unknown): TypeError {
   const err = new TypeError(`expected \`${name}\` to be ${expected}, got ${describe(actual)}`);

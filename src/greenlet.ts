@@ -288,9 +288,9 @@ export function spawnLater<A extends unknown[], R>(ms: number, fn: (...args: A) 
  * Waits for all greenlets (at most `timeout` ms); returns those that finished.
  * With `raiseError`, throws the first exception as soon as one fails.
  */
-export function joinAll(greenlets: Iterable<Greenlet<unknown>>, options: { timeout?: number; raiseError?: boolean } = {}): Array<Greenlet<unknown>> {
+export function joinAll<G extends Greenlet<unknown>>(greenlets: Iterable<G>, options: { timeout?: number; raiseError?: boolean } = {}): G[] {
   const list = [...greenlets];
-  const done: Array<Greenlet<unknown>> = [];
+  const done: G[] = [];
   for (const g of iwait(list, options.timeout)) {
     done.push(g);
     if (options.raiseError && !g.successful()) throw g.exception;
@@ -306,12 +306,12 @@ export function killAll(greenlets: Iterable<Greenlet<unknown>>, error: unknown =
 }
 
 /** Yields the greenlets as they finish (at most `timeout` ms in all). */
-export function* iwait<T>(greenlets: Iterable<Greenlet<T>>, timeout?: number): Generator<Greenlet<T>> {
+export function* iwait<G extends Greenlet<unknown>>(greenlets: Iterable<G>, timeout?: number): Generator<G, void, undefined> {
   const pending = new Set(greenlets);
-  const finished: Array<Greenlet<T>> = [];
+  const finished: G[] = [];
   let waiter: Waiter<void> | undefined;
-  const onDone = (g: Greenlet<T>): void => {
-    finished.push(g);
+  const onDone = (g: Greenlet<unknown>): void => {
+    finished.push(g as G);
     waiter?.wake();
   };
   for (const g of pending) g.link(onDone);

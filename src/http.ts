@@ -1,3 +1,7 @@
+// Node's types come with the package (@types/node is a dependency): TypeScript 7 no longer
+// loads @types/node unless asked, and these declarations use Buffer, node:http, ... (see
+// test/types.test.ts). `preserve` keeps the directive in the emitted .d.ts.
+/// <reference types="node" preserve="true" />
 /**
  * stackful/http: a blocking-style HTTP client for fibers, on Node's `http`
  * and `https` modules (what `requests` is under gevent).
@@ -453,8 +457,8 @@ export class Response implements Iterable<Buffer> {
     return decoder.decode(bytes);
   }
 
-  /** The body parsed as JSON (a SyntaxError when it is not JSON). */
-  json<T = any>(): T {
+  /** The body parsed as JSON (a SyntaxError when it is not JSON); `T` is taken on trust, unchecked. */
+  json<T = unknown>(): T {
     return JSON.parse(this.text()) as T;
   }
 

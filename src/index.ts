@@ -1,9 +1,13 @@
+// Node's types come with the package (@types/node is a dependency): TypeScript 7 no longer
+// loads @types/node unless asked, and these declarations use Buffer, node:http, ... (see
+// test/types.test.ts). `preserve` keeps the directive in the emitted .d.ts.
+/// <reference types="node" preserve="true" />
 /**
  * stackful: real stackful fibers for Node.js.
  */
 export { Fiber, getcurrent, listFibers, setTraceCreation, stats } from './fiber.js';
 export type { FiberInfo, FiberOptions, FiberState, Stats } from './fiber.js';
-export { FiberError, FiberExit, UnsupportedRuntimeError } from './errors.js';
+export { FiberError, FiberExit, NativeBinaryError, UnsupportedRuntimeError } from './errors.js';
 export { runtime, checkRuntime, SUPPORTED_V8, SUPPORTED_PLATFORMS, OVERRIDE_ENV } from './native.js';
 export type { RuntimeInfo, RuntimeFacts } from './native.js';
 export { sleep, wait, callSoon, Waiter } from './hub.js';

@@ -2,9 +2,10 @@
  * The only importer of the .node file. Checks that this runtime is one
  * stackful supports before loading anything, and exposes what it found.
  */
+import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { FiberError, UnsupportedRuntimeError } from './errors.js';
+import { FiberError, NativeBinaryError, UnsupportedRuntimeError } from './errors.js';
 
 /** V8 lines whose internals stackful has been validated against (see native/v8_state.cc). */
 export const SUPPORTED_V8: Readonly<Record<string, string>> = {
@@ -150,8 +151,7 @@ export function load(entry: () => void): NativeCore {
       { code: 'STACKFUL_UNTESTED_V8' },
     );
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const addon = require('node-gyp-build')(path.join(__dirname, '..')) as Addon;
+  const addon = loadBinary(path.join(__dirname, '..'));
   const core = addon.init(entry, (code, message) => new FiberError(code, message));
   if (!core.supported) {
     runtime.supported = false;
@@ -166,4 +166,64 @@ export function load(entry: () => void): NativeCore {
   // allocated until its module is collected.
   setFlagsFromString('--no-wasm-code-gc');
   return { ...(core as Omit<NativeCore, 'mailbox'>), mailbox: new Float64Array(core.mailbox!) };
+}
+
+/** The Node lines of the ABIs (process.versions.modules) stackful ships prebuilds for. */
+const NODE_OF_ABI: Readonly<Record<string, string>> = { '115': 'Node 20', '127': 'Node 22', '137': 'Node 24', '147': 'Node 26' };
+
+/** How to get the binary built, for each package manager (the install script compiles it when no prebuild fits). */
+const HOW_TO_BUILD =
+  'The install script of stackful builds it when no prebuild fits, and it did not run or did not finish ' +
+  '(npm --ignore-scripts, npm 11 or pnpm 10 holding back install scripts until approved). Fix: ' +
+  'npm: `npm install-scripts approve stackful` if npm held it back, then `npm rebuild stackful`; ' +
+  'pnpm: `pnpm approve-builds` (choose stackful), then `pnpm rebuild stackful`; ' +
+  'yarn: `yarn rebuild stackful` (Yarn 2+; with `enableScripts: false`, allow it in `dependenciesMeta`; Yarn 1: `npm rebuild stackful`). ' +
+  'Building needs Python 3, make and a C++20 compiler; the published package carries prebuilds for ' +
+  `${Object.values(NODE_OF_ABI).join(', ')} on linux-x64, which need none.`;
+
+/**
+ * Finds and loads the addon as node-gyp-build does (build/Release,
+ * build/Debug, then prebuilds/<platform>-<arch>/ for this ABI), and turns its
+ * bare "No native build was found" (or a failed dlopen) into a
+ * NativeBinaryError that says what was looked for and how to fix it: see
+ * test/package.test.ts "a package without binaries".
+ */
+function loadBinary(root: string): Addon {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  const abi = process.versions.modules;
+  const where = `Node ${process.versions.node} (ABI ${abi}) on ${process.platform}-${process.arch}`;
+  let file: string;
+  try {
+    file = nodeGypBuild.resolve(root);
+  } catch (err) {
+    const tuple = `${process.platform}-${process.arch}`;
+    let shipped: string[] = [];
+    try {
+      shipped = readdirSync(path.join(root, 'prebuilds', tuple)).filter((f) => f.endsWith('.node'));
+    } catch {
+      // no prebuilds/ folder at all
+    }
+    const found = shipped.length
+      ? `prebuilds there are only for ${shipped.map((f) => { const m = /abi(\d+)/.exec(f); return m ? `ABI ${m[1]}${NODE_OF_ABI[m[1]!] ? ` (${NODE_OF_ABI[m[1]!]})` : ''}` : f; }).join(', ')}`
+      : `there are no prebuilds in ${path.join(root, 'prebuilds')}`;
+    throw new NativeBinaryError(
+      'ERR_STACKFUL_NO_BINARY',
+      `stackful has no native binary for ${where}: looked for build/Release/stackful.node, build/Debug/stackful.node and ` +
+        `prebuilds/${tuple}/stackful.abi${abi}.node in ${root}, and ${found}. ${HOW_TO_BUILD}`,
+      { cause: err },
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as Addon;
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new NativeBinaryError(
+      'ERR_STACKFUL_BINARY_LOAD',
+      `stackful's native binary ${file} failed to load in ${where}: ${detail}. ` +
+        `It was probably built for another Node: rebuild it for this one. ${HOW_TO_BUILD}`,
+      { cause: err },
+    );
+  }
 }

@@ -1,3 +1,7 @@
+// Node's types come with the package (@types/node is a dependency): TypeScript 7 no longer
+// loads @types/node unless asked, and these declarations use Buffer, node:http, ... (see
+// test/types.test.ts). `preserve` keeps the directive in the emitted .d.ts.
+/// <reference types="node" preserve="true" />
 /**
  * stackful/net: green TCP (gevent.socket for Node), built on Node's `net`.
  *

@@ -1,3 +1,7 @@
+// Node's types come with the package (@types/node is a dependency): TypeScript 7 no longer
+// loads @types/node unless asked, and these declarations use Buffer, node:http, ... (see
+// test/types.test.ts). `preserve` keeps the directive in the emitted .d.ts.
+/// <reference types="node" preserve="true" />
 /**
  * stackful/patch: make Node's blocking-looking APIs yield inside fibers
  * (gevent.monkey for Node). On the root fiber, and when not patched, every

@@ -1,3 +1,7 @@
+// Node's types come with the package (@types/node is a dependency): TypeScript 7 no longer
+// loads @types/node unless asked, and these declarations use Buffer, node:http, ... (see
+// test/types.test.ts). `preserve` keeps the directive in the emitted .d.ts.
+/// <reference types="node" preserve="true" />
 /**
  * stackful/timers: waiting for time to pass, blocking only the calling fiber
  * (gevent.sleep, or Python's time.sleep under gevent's monkey-patching).

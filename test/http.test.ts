@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -7,7 +7,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { joinAll, runInFiber, sleep, spawn, Timeout, TimeoutError } from 'stackful';
 import { get, request, Response } from 'stackful/http';
-import { ROOT } from './helpers';
 
 /** A local server that counts what it sees, closed after each test. */
 interface TestServer {
@@ -578,21 +577,5 @@ describe('stackful/http: https', function () {
       return { status: res.status, url: res.json().url, refused: shape(caught(() => get(t.url))) };
     });
     assert.deepEqual(seen, { status: 200, url: '/secure', refused: shape(nodeErr) });
-  });
-});
-
-describe('examples/three-urls.js: the seed\'s "three URLs at once"', () => {
-  it('has all three requests in flight together and prints the results in completion order', () => {
-    execFileSync('test', ['-f', path.join(ROOT, 'dist', 'http.js')]);
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'examples', 'three-urls.js')], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
-    assert.equal(run.status, 0, run.stderr);
-    const lines = run.stdout.trim().split('\n');
-    assert.equal(lines.length, 4, run.stdout);
-    assert.deepEqual(lines.slice(0, 3).map((line) => /^http:\/\/127\.0\.0\.1:\d+\/ 200 "answered after (\d+) ms"/.exec(line)?.[1]), ['100', '200', '300']);
-    const summary = /^3 requests, at most (\d+) in flight at once, (\d+) ms in all \(one after another: at least (\d+) ms\)$/.exec(lines[3]!);
-    assert.ok(summary, lines[3]);
-    assert.equal(summary[1], '3', 'the three requests were not all in flight at the same time');
-    // One after another they cannot take less than the sum of the delays.
-    assert.ok(Number(summary[2]) < Number(summary[3]), lines[3]);
   });
 });

@@ -119,12 +119,17 @@ export function resultsMarkdown(r: Results, chartFile: string): string {
   ].join('\n');
 }
 
-/** The short table for README.md: every row, medians only. */
-export function summaryMarkdown(r: Results, links: { details: string; chart: string }): string {
+/**
+ * The short table for README.md: every row, medians only. `links` are paths
+ * in the repository; `base`, when given, is the URL they are made absolute
+ * against (README.md is also the package's page on npm, where files that are
+ * not in the package cannot be linked relatively).
+ */
+export function summaryMarkdown(r: Results, links: { details: string; chart: string; base?: { blob: string; raw: string } }): string {
   const impls = sortImpls(r.cases.flatMap((c) => c.impls));
   const out = [
     `Measured by \`npm run bench\` on ${r.date.slice(0, 10)}: ${machineLine(r.machine)}.`,
-    `Medians per operation; spreads, counts and notes in [${links.details}](${links.details}).`,
+    `Medians per operation; spreads, counts and notes in [${links.details}](${links.base ? links.base.blob : ''}${links.details}).`,
     '',
     `| case | per operation | ${impls.map((i) => implStyle(i).label).join(' | ')} | ${RATIO} |`,
     `|---|---|${impls.map(() => '---:').join('|')}|---:|`,
@@ -134,6 +139,6 @@ export function summaryMarkdown(r: Results, links: { details: string; chart: str
       out.push(`| ${c.name} | ${escapeCell(rowLabel(row))} | ${impls.map((i) => markdownCell(row.values[i], row.unit, false)).join(' | ')} | ${ratio(row)} |`);
     }
   }
-  out.push('', `![fiber vs generator vs async/await](${links.chart})`);
+  out.push('', `![fiber vs generator vs async/await](${links.base ? links.base.raw : ''}${links.chart})`);
   return out.join('\n');
 }

@@ -17,7 +17,7 @@ import { invalidArgType } from '../errors.js';
  * itself) the first time a fiber touches the object, and its result supplies
  * that fiber's initial properties.
  */
-export function local<T extends object = Record<PropertyKey, any>>(init?: () => Partial<T>): T {
+export function local<T extends object = Record<PropertyKey, unknown>>(init?: () => Partial<T>): T {
   if (init !== undefined && typeof init !== 'function') throw invalidArgType('init', 'a function or undefined', init);
   const stores = new WeakMap<Fiber, Record<PropertyKey, unknown>>();
   const storeOf = (): Record<PropertyKey, unknown> => {

@@ -1,8 +1,9 @@
-// Fetch three URLs "at once" with blocking-style code: each fiber sends its
+// Tutorial section 6, last example: IO switches automatically. Fetch three
+// URLs "at once" with blocking-style code: each fiber sends its
 // request and waits for the answer as if nothing else existed, and the three
 // waits overlap, because a fiber that waits only parks itself.
 //
-//   npm run build && node examples/three-urls.js
+//   npm run build && node examples/5-three-urls.js
 //
 // The URLs are three local servers that answer after 300, 100 and 200 ms, so
 // the example needs no network; the results print in the order they complete.
