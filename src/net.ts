@@ -41,6 +41,8 @@ import { TimeoutError } from './timeout.js';
 
 /** Default fiber-side read buffer limit; a Node socket hands over chunks of up to 64 KiB. */
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+const DEFAULT_MAX_LINE = 64 * 1024;
+const DEFAULT_MAX_PENDING = 511;
 
 /** What a timer wakes a parked call with. */
 const TIMED_OUT: unique symbol = Symbol('timed out');
@@ -48,6 +50,19 @@ const TIMED_OUT: unique symbol = Symbol('timed out');
 /** Keys of the connect and listen steps, callable only from this module. */
 const kConnect: unique symbol = Symbol('connect');
 const kListen: unique symbol = Symbol('listen');
+
+/** Options of Socket#readLine(). */
+export interface ReadLineOptions {
+  /** Default utf8. */
+  encoding?: BufferEncoding;
+  /** The longest line accepted, in bytes without its "\n" or "\r\n" (default 64 KiB). */
+  maxLength?: number;
+}
+
+function checkOptions<T extends object>(options: T): T {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an encoding or an object', options);
+  return options;
+}
 
 export interface SocketOptions {
   /**
@@ -83,6 +98,12 @@ export interface ListenOptions extends SocketOptions {
   path?: string;
   /** The kernel's queue of connections not yet taken by Node (Node's default: 511). */
   backlog?: number;
+  /**
+   * Connections taken by Node that may wait for accept() at once (default
+   * 511, as Node's backlog); one more is closed as it arrives, so a server
+   * nobody accepts from holds bounded memory.
+   */
+  maxPending?: number;
   exclusive?: boolean;
   ipv6Only?: boolean;
   /** Disable Nagle's algorithm on accepted sockets. */
@@ -298,17 +319,30 @@ export class Socket {
   /**
    * The next line, decoded with `encoding` (default utf8), without its "\n"
    * or "\r\n"; at EOF, the last line if it had no "\n", then null.
+   * A line longer than `maxLength` bytes (default 64 KiB, as Python's
+   * asyncio streams) throws FiberError ERR_LINE_TOO_LONG once that many have
+   * arrived without a newline, so a peer cannot make the buffer grow without
+   * bound; what arrived stays buffered for read(), or close() the socket.
    */
-  readLine(encoding: BufferEncoding = 'utf8'): string | null {
+  readLine(options: BufferEncoding | ReadLineOptions = 'utf8'): string | null {
+    const { encoding = 'utf8', maxLength = DEFAULT_MAX_LINE } = typeof options === 'string' ? { encoding: options } : checkOptions(options);
     if (!Buffer.isEncoding(encoding)) throw invalidArgType('encoding', 'a Buffer encoding', encoding);
+    if (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 1) {
+      throw invalidArgType('maxLength', 'a positive integer (bytes)', maxLength);
+    }
     this.#beginRead('read a line from');
     try {
       let newline: number;
-      while ((newline = this.#indexOfNewline()) < 0 && !this.#eof) this.#fill(this.#buffered + 1, 'readLine()');
+      // Up to maxLength bytes, perhaps a "\r", then the "\n".
+      while ((newline = this.#indexOfNewline()) < 0 && !this.#eof && this.#buffered <= maxLength + 1) {
+        this.#fill(this.#buffered + 1, 'readLine()');
+      }
+      const length = newline < 0 ? this.#buffered : newline > 0 && this.#peekByte(newline - 1) === 0x0d ? newline - 1 : newline;
+      if (length > maxLength) {
+        throw new FiberError('ERR_LINE_TOO_LONG', `cannot read a line from ${this}: more than ${maxLength} bytes arrived without a newline; pass a larger maxLength to readLine(), or read() the data`);
+      }
       if (newline < 0) return this.#buffered === 0 ? null : this.#take(this.#buffered).toString(encoding);
-      const line = this.#take(newline + 1);
-      const end = newline > 0 && line[newline - 1] === 0x0d ? newline - 1 : newline;
-      return line.toString(encoding, 0, end);
+      return this.#take(newline + 1).toString(encoding, 0, length);
     } finally {
       this.#endRead();
     }
@@ -484,6 +518,15 @@ export class Socket {
     if (outcome === TIMED_OUT) throw timedOut(`${what} on ${this}`, this.#timeout!);
   }
 
+  /** The byte at `index` of the buffer (index < #buffered), without taking it. */
+  #peekByte(index: number): number {
+    for (const chunk of this.#chunks) {
+      if (index < chunk.length) return chunk[index]!;
+      index -= chunk.length;
+    }
+    return -1;
+  }
+
   /** Removes and returns the first `n` bytes of the buffer (n <= #buffered). */
   #take(n: number): Buffer {
     const chunks = this.#chunks;
@@ -642,6 +685,7 @@ export function connect(portOrOptions: number | ConnectOptions, host?: string, o
 export class Server {
   readonly #server: net.Server;
   readonly #socketOptions: SocketOptions;
+  readonly #maxPending: number;
   #address: net.AddressInfo | string | null = null;
   /** Connections taken by Node that no fiber has accepted yet, oldest first. */
   #queue: Socket[] = [];
@@ -658,9 +702,10 @@ export class Server {
   #starting: Waiter<Error | undefined> | undefined;
 
   /** Use listen(). */
-  private constructor(server: net.Server, socketOptions: SocketOptions) {
+  private constructor(server: net.Server, socketOptions: SocketOptions, maxPending: number) {
     this.#server = server;
     this.#socketOptions = socketOptions;
+    this.#maxPending = maxPending;
     server.on('connection', (nodeSocket: net.Socket) => this.#onConnection(nodeSocket));
     server.on('error', (err: Error) => this.#onError(err));
     server.on('listening', () => {
@@ -810,10 +855,13 @@ export class Server {
 
   /** Starts listening and parks until Node listens. Used by listen() only. */
   static [kListen](options: ListenOptions): Server {
-    const { timeout, highWaterMark, noDelay, keepAlive, keepAliveInitialDelay, ...listenOptions } = options;
+    const { timeout, highWaterMark, noDelay, keepAlive, keepAliveInitialDelay, maxPending = DEFAULT_MAX_PENDING, ...listenOptions } = options;
     const socketOptions: SocketOptions = { timeout: checkTimeout(timeout), highWaterMark: checkHighWaterMark(highWaterMark) };
+    if (typeof maxPending !== 'number' || !Number.isInteger(maxPending) || maxPending < 0) {
+      throw invalidArgType('maxPending', 'a non-negative integer', maxPending);
+    }
     const nodeServer = net.createServer({ allowHalfOpen: true, noDelay, keepAlive, keepAliveInitialDelay });
-    const server = new Server(nodeServer, socketOptions);
+    const server = new Server(nodeServer, socketOptions, maxPending);
     let listening = false;
     try {
       if (listenOptions.path === undefined && listenOptions.port === undefined) listenOptions.port = 0;
@@ -866,6 +914,7 @@ export class Server {
       }
     }
     if (front) this.#queue.unshift(socket);
+    else if (this.#queue.length >= this.#maxPending) socket.close(); // the kernel's backlog is the place to wait
     else this.#queue.push(socket);
   }
 

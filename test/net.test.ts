@@ -216,6 +216,59 @@ describe('stackful/net: reading and writing', () => {
     assert.deepEqual(result, ['one', 'two', '', 'cé', 'a\rb', 'last', null]);
   });
 
+  it('readLine() throws ERR_LINE_TOO_LONG past maxLength (default 64 KiB) without buffering the rest of the line, and the socket stays usable', async () => {
+    const result = await runInFiber(() => {
+      const { client, peer, server } = pair();
+      try {
+        const writer = spawn(() => {
+          peer.write(`${'a'.repeat(10)}\n`);
+          peer.write(`${'b'.repeat(11)}\r\n`);
+          // 8 MiB with no newline: a reader that buffered it all would hold 8 MiB.
+          const block = Buffer.alloc(64 * 1024, 0x63);
+          for (let i = 0; i < 128 && !peer.closed; i++) peer.write(block);
+        });
+        const exact = client.readLine({ maxLength: 10 });
+        const over = codeOf(() => client.readLine({ maxLength: 10 }));
+        const afterOver = client.read(11)!.toString(); // the long line is still there, in full
+        const crlf = client.readLine();
+        const big = (() => {
+          try {
+            client.readLine();
+            return undefined;
+          } catch (err) {
+            return { code: (err as { code?: string }).code, message: (err as Error).message };
+          }
+        })();
+        const takenIn = client.nodeSocket.bytesRead; // off the kernel, into this process
+        client.close();
+        writer.kill();
+        return { exact, over, afterOver, crlf, big: big?.code, mentions: /more than 65536 bytes/.test(big?.message ?? ''), takenInMiB: Math.ceil(takenIn / (1024 * 1024)) };
+      } finally {
+        server.close();
+      }
+    });
+    assert.equal(result.exact, 'a'.repeat(10));
+    assert.equal(result.over, 'ERR_LINE_TOO_LONG');
+    assert.equal(result.afterOver, 'b'.repeat(11));
+    assert.equal(result.crlf, '');
+    assert.equal(result.big, 'ERR_LINE_TOO_LONG');
+    assert.equal(result.mentions, true);
+    // What the socket took in before the error: the 64 KiB limit plus flow-control slack, not 8 MiB.
+    assert.ok(result.takenInMiB <= 2, `took in ${result.takenInMiB} MiB`);
+  });
+
+  it('readLine() rejects a bad maxLength or options with ERR_INVALID_ARG_TYPE', async () => {
+    const codes = await runInFiber(() => {
+      const { client, server } = pair();
+      try {
+        return [codeOf(() => client.readLine({ maxLength: 0 })), codeOf(() => client.readLine({ maxLength: 1.5 })), codeOf(() => client.readLine(null as never))];
+      } finally {
+        server.close();
+      }
+    });
+    assert.deepEqual(codes, ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE']);
+  });
+
   it('readLine() and read() share one buffer: what one call leaves, the next gets', async () => {
     const result = await runInFiber(() => {
       const { client, peer, server } = pair();
@@ -416,6 +469,28 @@ describe('stackful/net: servers', () => {
       }
     });
     assert.deepEqual(result, { pending: 3, order: ['0', '1', '2'] });
+  });
+
+  it('closes connections beyond maxPending that nobody accepts, so an idle server holds bounded memory', async () => {
+    const result = await runInFiber(() => {
+      const server = listen({ port: 0, host: '127.0.0.1', maxPending: 2 });
+      try {
+        const clients = Array.from({ length: 5 }, () => connect(server.port!, '127.0.0.1'));
+        // Each client reads: the ones past the limit see EOF (closed by the server).
+        const reads = clients.map((c) => spawn(() => c.readLine()));
+        until(() => reads.filter((r) => r.dead).length === 3);
+        const closedEarly = reads.filter((r) => r.dead).length;
+        const pending = server.pending;
+        const accepted = [server.accept(), server.accept()];
+        for (const sock of accepted) sock.write('welcome\n');
+        for (const r of reads) r.join(5000);
+        for (const sock of [...clients, ...accepted]) sock.close();
+        return { closedEarly, pending, lines: reads.map((r) => r.get()).sort() };
+      } finally {
+        server.close();
+      }
+    });
+    assert.deepEqual(result, { closedEarly: 3, pending: 2, lines: [null, null, null, 'welcome', 'welcome'] });
   });
 
   it('serve() takes the queued connections too; serveForever() returns when another fiber closes the server', async () => {
