@@ -86,7 +86,7 @@ function parse(argv: string[]): Command | 'help' | 'version' {
     });
   } catch (err) {
     // parseArgs' own message names the option ("Unknown option '--x'..."): keep its first sentence.
-    throw new UsageError((err as Error).message.split('. ')[0]!.replace(/\.$/, ''));
+    throw new UsageError((err as Error).message.split('\n')[0]!.split('. ')[0]!.replace(/\.$/, ''));
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
