@@ -247,6 +247,44 @@ describe('stackful/server: serve()', function () {
     assert.equal(ports.size, 1);
   });
 
+  it('waits in the fiber for the promise an async listener returns (Koa\'s callback does that): a rejection gives 500', async () => {
+    const { server, port } = await start(async (req, res) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (req.url === '/reject') throw new Error('rejected later');
+      res.end('async done');
+    });
+    assert.equal((await request(port, '/')).body, 'async done');
+    assert.equal((await request(port, '/reject')).status, 500);
+    await eventually(() => reported.length === 1, 'the rejection is reported');
+    assert.equal((reported[0] as Error).message, 'rejected later');
+    assert.equal(server.stats().failed, 1);
+  });
+
+  it('answers pipelined requests in order while their handlers overlap, and a malformed request gets Node\'s 400', async () => {
+    const order: string[] = [];
+    const { port } = await start((req, res) => {
+      order.push(`start ${req.url}`);
+      if (req.url === '/slow') sleep(100);
+      order.push(`end ${req.url}`);
+      res.end(req.url);
+    });
+    const raw = (text: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = require('node:net').connect(port, '127.0.0.1');
+        let got = '';
+        socket.on('data', (piece: Buffer) => (got += piece));
+        socket.on('end', () => resolve(got));
+        socket.on('error', reject);
+        socket.setTimeout(20_000, () => socket.destroy(new Error('no answer')));
+        socket.write(text); // not end(): a client that half-closes has its requests in flight aborted, as Node does
+      });
+    const answer = await raw('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.ok(answer.indexOf('/slow') < answer.indexOf('/fast') && answer.indexOf('/fast') > 0, JSON.stringify(answer));
+    assert.deepEqual(order, ['start /slow', 'start /fast', 'end /fast', 'end /slow']);
+    assert.match(await raw('NOT HTTP AT ALL\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request/);
+    assert.equal((await request(port, '/after')).body, '/after');
+  });
+
   it('refuses bad options with coded errors', () => {
     const ok = (): void => undefined;
     assert.equal(codeOf(() => serve('app' as never)), 'ERR_INVALID_ARG_TYPE');
@@ -461,6 +499,29 @@ describe('stackful serve (the command line)', function () {
     for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} is gone`);
   });
 
+  it('--max-requests: a worker that handled that many requests stops gracefully and another takes its place', async () => {
+    const primary = run([CLI, 'serve', APP, '--workers', '1', '--max-requests', '3']);
+    const port = await listeningOnce(primary, 1);
+    const first = primary.listening()[0]!.pid;
+    for (let i = 0; i < 3; i++) assert.equal(Number((await request(port, '/pid')).body), first);
+    await eventually(() => primary.listening().length >= 2, `another worker listens (stderr: ${primary.stderr})`, 30_000);
+    assert.match(primary.stderr, new RegExp(`worker ${first} exited with code 0; starting another`));
+    // With port 0, the new worker's listen(0) gets a port of its own once no worker holds the old one.
+    const next = primary.listening()[1]!;
+    assert.equal(Number((await request(next.port, '/pid')).body), next.pid);
+    primary.child.kill('SIGTERM');
+    assert.deepEqual(await primary.exit, { code: 0, signal: null });
+  });
+
+  it('gives up, with code 1, on an app whose workers die before they listen, waiting longer each time', async () => {
+    const primary = run([CLI, 'serve', path.join(ROOT, 'test', 'fixtures', 'server-crash.js'), '--workers', '1']);
+    assert.deepEqual(await primary.exit, { code: 1, signal: null });
+    const delays = [...primary.stderr.matchAll(/starting another in (\d+) ms/g)].map((m) => Number(m[1]));
+    assert.deepEqual(delays, [100, 200, 400, 800]);
+    assert.match(primary.stderr, /giving up: 5 workers in a row died before any listened \(the last one exited with code 1\)/);
+    assert.match(primary.stderr, /this app cannot start/);
+  });
+
   it('SIGHUP starts new workers, then stops the old ones gracefully', async () => {
     const primary = run([CLI, 'serve', APP, '--workers', '1']);
     const port = await listeningOnce(primary, 1);
@@ -486,6 +547,24 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+describe('stackful/server: serve() with `workers`', function () {
+  this.timeout(120_000);
+  afterEach(cleanupChildren);
+
+  it('runs the script again in each worker, where serve() serves; the primary only manages them', async () => {
+    const script = run([path.join(ROOT, 'test', 'fixtures', 'serve-workers.js')]);
+    const port = await listeningOnce(script, 2);
+    await eventually(() => /^primary \d+ workers \d+ \d+$/m.test(script.stdout), 'the primary reports its workers');
+    const workers = new Set(script.listening().map((l) => l.pid));
+    const seen = new Set<number>();
+    for (let i = 0; i < 200 && seen.size < 2; i++) seen.add(Number((await request(port, '/')).body));
+    assert.deepEqual([...seen].sort(), [...workers].sort());
+    script.child.kill('SIGTERM');
+    assert.deepEqual(await script.exit, { code: 0, signal: null });
+    for (const pid of workers) await eventually(() => !alive(pid), `worker ${pid} is gone`);
+  });
+});
 
 describe('stackful/serve (the preload)', function () {
   this.timeout(120_000);
