@@ -155,7 +155,8 @@ export class Dispatcher {
     const { req, res } = entry;
     entry.state = 'running';
     this.#running.add(entry);
-    const g = new Greenlet<void>(handle, [this.#listener, entry.self, req, res], { name: `${req.method} ${req.url}` });
+    // Its spawn site would always be Node's HTTP parser: the name says more, and recording it costs more than the rest of a spawn.
+    const g = new Greenlet<void>(handle, [this.#listener, entry.self, req, res], { name: `${req.method} ${req.url}`, spawnSite: false });
     entry.greenlet = g;
     g.rawlink(() => this.#onFiberDone(entry));
     const { timeout } = this.#options;
