@@ -92,7 +92,6 @@ export class Server {
   readonly #dispatcher: Dispatcher | undefined;
   readonly #supervisor: Supervisor | undefined;
   readonly #gracefulTimeout: number;
-  #closing: Promise<void> | undefined;
   #forget: (() => void) | undefined;
 
   /** Servers are made by serve(). */
@@ -187,9 +186,7 @@ export class Server {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
     const deadline = checkMs('deadline', options.deadline) ?? this.#gracefulTimeout;
     this.#forget?.();
-    const closing = this.#supervisor !== undefined ? this.#supervisor.stop(deadline) : closeServer(this.server!, this.#dispatcher, deadline);
-    this.#closing ??= closing;
-    return closing;
+    return this.#supervisor !== undefined ? this.#supervisor.stop(deadline) : closeServer(this.server!, this.#dispatcher, deadline);
   }
 }
 
