@@ -145,6 +145,23 @@ describe('stackful/server: serve()', function () {
     assert.match((reported[0] as Error).message, /GET \/slow took longer than 100 ms/);
   });
 
+  it('destroys the socket of a request past `timeout` whose headers were sent', async () => {
+    let finallyRan = 0;
+    const { server, port } = await start((req, res) => {
+      res.writeHead(200);
+      res.write('started');
+      try {
+        sleep(60_000);
+      } finally {
+        finallyRan++;
+      }
+    }, { timeout: 100 });
+    await assert.rejects(request(port, '/partial'), (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET' || err.message === 'aborted');
+    await eventually(() => server.stats().inFlight === 0, 'the slot is freed');
+    assert.equal(finallyRan, 1);
+    assert.equal(server.stats().timedOut, 1);
+  });
+
   it('a client that goes away kills its request\'s fiber: no descriptor or fiber is left behind', async () => {
     let started = 0;
     let finished = 0;
@@ -199,6 +216,30 @@ describe('stackful/server: serve()', function () {
     assert.deepEqual(order, ['start /first', 'start /second']);
     await eventually(() => server.stats().inFlight === 0, 'both slots are freed');
     assert.deepEqual(server.stats(), { inFlight: 0, queued: 0, handled: 2, rejected: 1, failed: 0, timedOut: 0, aborted: 0 });
+  });
+
+  it('drops from the line a waiting request whose client went away', async () => {
+    const release = new Event();
+    const order: string[] = [];
+    const { server, port } = await start((req, res) => {
+      order.push(req.url!);
+      release.wait(10_000);
+      res.end(req.url);
+    }, { concurrency: 1, backlog: 5 });
+    const first = request(port, '/first');
+    await eventually(() => order.length === 1, 'the first request runs');
+    const quitter = http.get({ host: '127.0.0.1', port, path: '/quitter', agent: false }).on('error', () => {});
+    await eventually(() => server.stats().queued === 1, 'the quitter waits in line');
+    const last = request(port, '/last');
+    await eventually(() => server.stats().queued === 2, 'the last one waits too');
+    quitter.destroy();
+    await eventually(() => server.stats().queued === 1, 'the quitter left the line');
+    release.set();
+    assert.equal((await first).body, '/first');
+    assert.equal((await last).body, '/last');
+    assert.deepEqual(order, ['/first', '/last']);
+    await eventually(() => server.stats().inFlight === 0, 'all done');
+    assert.equal(server.stats().aborted, 1);
   });
 
   it('close({ deadline }) stops accepting, lets quick requests finish and kills the rest at the deadline', async () => {
