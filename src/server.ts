@@ -87,7 +87,13 @@ function checkListener(listener: unknown): RequestListener {
 export class Server {
   /** Node's server (http or https); undefined in a cluster primary, which serves nothing itself. */
   readonly server: http.Server | https.Server | undefined;
-  /** Resolves with this once listening (in a cluster primary: once a worker listens); rejects when listen() fails. */
+  /**
+   * Resolves with this once listening (in a cluster primary: once a worker
+   * listens); rejects when listen() fails (EADDRINUSE...), or in a cluster
+   * primary with ServerError ERR_WORKERS_FAILED when the workers keep dying
+   * before any listens. Not awaited, a rejection ends the process as any
+   * unhandled rejection does.
+   */
   readonly ready: Promise<this>;
   readonly #dispatcher: Dispatcher | undefined;
   readonly #supervisor: Supervisor | undefined;

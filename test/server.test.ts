@@ -605,6 +605,13 @@ describe('stackful/server: serve() with `workers`', function () {
     assert.deepEqual(await script.exit, { code: 0, signal: null });
     for (const pid of workers) await eventually(() => !alive(pid), `worker ${pid} is gone`);
   });
+
+  it('rejects `ready` with ERR_WORKERS_FAILED when the workers keep dying before they listen', async () => {
+    const script = run([path.join(ROOT, 'test', 'fixtures', 'serve-workers.js')], { FAIL_IN_WORKER: '1' });
+    assert.deepEqual(await script.exit, { code: 1, signal: null });
+    assert.match(script.stderr, /ServerError \[ERR_WORKERS_FAILED\]: no worker could start: 5 workers in a row died before any listened/);
+    assert.match(script.stderr, /this worker cannot start/);
+  });
 });
 
 describe('stackful/serve (the preload)', function () {

@@ -17,6 +17,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
+import { ServerError } from '../errors.js';
 import { DEFAULT_GRACEFUL_TIMEOUT, type StopMessage } from './process.js';
 
 /** A worker that dies younger than this counts as a crash for the backoff. */
@@ -63,7 +64,8 @@ export class Supervisor {
   #stopping: Promise<void> | undefined;
   #exited: Array<() => void> = [];
   #address: AddressInfo | string | null = null;
-  #listeningWaiters: Array<() => void> = [];
+  #listeningWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  #gaveUp: Error | undefined;
   #pendingStarts = new Set<NodeJS.Timeout>();
   #reload: Set<Member> | undefined;
 
@@ -89,10 +91,11 @@ export class Supervisor {
     return this.#address;
   }
 
-  /** Resolves once some worker listens. */
+  /** Resolves once some worker listens; rejects (ERR_WORKERS_FAILED) if the primary gives up first. */
   whenListening(): Promise<void> {
     if (this.#everListened) return Promise.resolve();
-    return new Promise((resolve) => this.#listeningWaiters.push(resolve));
+    if (this.#gaveUp !== undefined) return Promise.reject(this.#gaveUp);
+    return new Promise((resolve, reject) => this.#listeningWaiters.push({ resolve, reject }));
   }
 
   #fork(reloading: boolean): Member {
@@ -114,7 +117,7 @@ export class Supervisor {
     }
     if (!this.#everListened) {
       this.#everListened = true;
-      for (const resolve of this.#listeningWaiters.splice(0)) resolve();
+      for (const { resolve } of this.#listeningWaiters.splice(0)) resolve();
     }
     const reload = this.#reload;
     if (reload !== undefined && member.reloading && [...reload].every((m) => m.listening)) {
@@ -149,6 +152,8 @@ export class Supervisor {
     if (!this.#everListened && this.#youngDeaths >= BOOT_FAILURES) {
       const reason = `${BOOT_FAILURES} workers in a row died before any listened (the last one ${how})`;
       this.#log(`stackful: giving up: ${reason}`);
+      this.#gaveUp = new ServerError('ERR_WORKERS_FAILED', `no worker could start: ${reason}; see what the workers printed on stderr`);
+      for (const { reject } of this.#listeningWaiters.splice(0)) reject(this.#gaveUp);
       void this.stop(0).then(() => this.#options.onGiveUp?.(reason));
       return;
     }
