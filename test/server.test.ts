@@ -261,7 +261,7 @@ describe('stackful/server: serve()', function () {
     const quick = request(port, '/quick');
     const stuck = request(port, '/stuck');
     await eventually(() => started === 2, 'both requests run');
-    const closed = server.close({ deadline: 1_000 });
+    const closed = server.close({ deadline: 3_000 });
     await assert.rejects(request(port, '/late'), { code: 'ECONNREFUSED' });
     const [q, s] = await Promise.all([quick, stuck]);
     await closed;

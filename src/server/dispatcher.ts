@@ -155,8 +155,20 @@ export class Dispatcher {
     const { req, res } = entry;
     entry.state = 'running';
     this.#running.add(entry);
-    // Its spawn site would always be Node's HTTP parser: the name says more, and recording it costs more than the rest of a spawn.
-    const g = new Greenlet<void>(handle, [this.#listener, entry.self, req, res], { name: `${req.method} ${req.url}`, spawnSite: false });
+    const name = `${req.method} ${req.url}`;
+    let g: Greenlet<void>;
+    try {
+      // Its spawn site would always be Node's HTTP parser: the name says more, and recording it costs more than the rest of a spawn.
+      g = new Greenlet<void>(handle, [this.#listener, entry.self, req, res], { name, spawnSite: false });
+    } catch (err) {
+      // No fiber to be had (memory, or mappings: vm.max_map_count): turned away, like a full backlog, not a crash.
+      this.#running.delete(entry);
+      entry.state = 'turned away';
+      this.#stats.rejected++;
+      report(err, name, undefined);
+      unavailable(res, 'no fiber could be made for the request', true);
+      return;
+    }
     entry.greenlet = g;
     g.rawlink(() => this.#onFiberDone(entry));
     const { timeout } = this.#options;
@@ -164,7 +176,14 @@ export class Dispatcher {
     g.start();
     // On the root (Node's callback), run it now rather than on the next loop
     // turn: the handler starts where a plain listener would have run.
-    if (Fiber.current === Fiber.root && g.fiber.state === 'new') g.fiber.switch();
+    if (Fiber.current === Fiber.root && g.fiber.state === 'new') {
+      try {
+        g.fiber.switch();
+      } catch (err) {
+        // The fiber could not start (its stack could not be made): the request fails as if the handler had thrown.
+        if (!g.dead) g.kill(err, { block: false });
+      }
+    }
   }
 
   #onTimeout(entry: Entry): void {
@@ -209,11 +228,11 @@ export class Dispatcher {
       const err = g.exception; // looked at: greenlet.ts does not report it again
       const { res } = entry;
       if (err === entry.timeoutError) {
-        report(err, g);
+        report(err, g.name, g);
       } else {
         this.#stats.failed++;
         const clientError = err instanceof RequestError && err.status < 500;
-        if (!clientError) report(err, g);
+        if (!clientError) report(err, g.name, g);
         if (!res.writableEnded && !res.destroyed) {
           if (!res.headersSent) {
             const status = err instanceof RequestError ? err.status : 500;
@@ -308,11 +327,11 @@ function respond(res: http.ServerResponse, status: number, text: string, headers
 }
 
 /** A request's failure, through the channel every greenlet failure takes: process 'greenletError' when listened to, else stderr. */
-function report(error: unknown, g: Greenlet<any>): void {
+function report(error: unknown, name: string, g: Greenlet<any> | undefined): void {
   if (process.listenerCount('greenletError') > 0) {
     process.emit('greenletError' as never, error as never, g as never);
     return;
   }
   const detail = error instanceof Error ? error.stack : String(error);
-  process.stderr.write(`stackful/server: ${JSON.stringify(g.name)} failed:\n${detail}\n`);
+  process.stderr.write(`stackful/server: ${JSON.stringify(name)} failed:\n${detail}\n`);
 }
