@@ -11,7 +11,7 @@ import Module from 'node:module';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ENV, parseCount, startServing, type ServingOptions } from './server/serving.js';
-import { Supervisor } from './server/supervisor.js';
+import { DEFAULT_WORKER_TIMEOUT, Supervisor } from './server/supervisor.js';
 import { DEFAULT_BACKLOG, DEFAULT_CONCURRENCY } from './server/dispatcher.js';
 import { DEFAULT_GRACEFUL_TIMEOUT } from './server/process.js';
 
@@ -37,6 +37,9 @@ Options:
                               and on reload, before they are killed (default ${DEFAULT_GRACEFUL_TIMEOUT})
       --max-requests <n>      with --workers: a worker that handled <n> requests
                               stops gracefully and is replaced (default: never)
+      --worker-timeout <ms>   with --workers: a worker whose event loop is blocked
+                              this long (no heartbeat) is killed and replaced
+                              (default ${DEFAULT_WORKER_TIMEOUT}; 0: never)
   -h, --help                  this text
   -v, --version               the version of stackful
 
@@ -55,6 +58,7 @@ interface Command {
   app: string;
   appArgs: string[];
   workers: number | undefined;
+  workerTimeout: number | undefined;
   options: ServingOptions;
 }
 
@@ -80,6 +84,7 @@ function parse(argv: string[]): Command | 'help' | 'version' {
         timeout: { type: 'string', short: 't' },
         'graceful-timeout': { type: 'string' },
         'max-requests': { type: 'string' },
+        'worker-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -102,10 +107,13 @@ function parse(argv: string[]): Command | 'help' | 'version' {
   const workers = count('workers', values.workers, 1);
   const maxRequests = count('max-requests', values['max-requests'], 1);
   if (maxRequests !== undefined && workers === undefined) throw new UsageError('--max-requests restarts worker processes, so it needs --workers');
+  const workerTimeout = count('worker-timeout', values['worker-timeout'], 0);
+  if (workerTimeout !== undefined && workers === undefined) throw new UsageError('--worker-timeout is watched by the primary of --workers, so it needs --workers');
   return {
     app,
     appArgs,
     workers,
+    workerTimeout,
     options: {
       concurrency: count('concurrency', values.concurrency, 1) ?? DEFAULT_CONCURRENCY,
       backlog: count('backlog', values.backlog, 0) ?? DEFAULT_BACKLOG,
@@ -145,7 +153,7 @@ function main(argv: string[]): void {
     process.stderr.write(`stackful: ${err.message} (see stackful --help)\n`);
     process.exit(2);
   }
-  const { options, workers, appArgs } = command;
+  const { options, workers, workerTimeout, appArgs } = command;
 
   if (workers === undefined) {
     // The app runs here, as the main module (require.main === module holds in it).
@@ -169,6 +177,7 @@ function main(argv: string[]): void {
     execArgv: [...process.execArgv, '--require', path.join(__dirname, 'serve.js')],
     env,
     gracefulTimeout: options.gracefulTimeout,
+    workerTimeout,
     onGiveUp: () => process.exit(1),
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

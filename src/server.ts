@@ -55,6 +55,8 @@ export interface ServeOptions extends DispatchOptions {
   gracefulTimeout?: number;
   /** With `workers`: a worker that has handled this many requests stops gracefully and is replaced (gunicorn's max_requests). */
   maxRequests?: number;
+  /** With `workers`: a worker whose event loop is blocked this long (ms, no heartbeat) is killed and replaced (default 30,000, gunicorn's timeout; 0: never). */
+  workerTimeout?: number;
   /**
    * Whether SIGTERM and SIGINT close the server gracefully and then exit the
    * process (a second one of the same: at once), and SIGHUP reloads the
@@ -111,6 +113,7 @@ export class Server {
     if (serverOptions === null || typeof serverOptions !== 'object') throw invalidArgType('serverOptions', 'an object', serverOptions);
     checkMs('workers', workers, false);
     const maxRequests = checkMs('maxRequests', options.maxRequests, false);
+    const workerTimeout = checkMs('workerTimeout', options.workerTimeout);
     this.#gracefulTimeout = checkMs('gracefulTimeout', options.gracefulTimeout) ?? DEFAULT_GRACEFUL_TIMEOUT;
     if (signals !== undefined && typeof signals !== 'boolean') throw invalidArgType('signals', 'a boolean', signals);
     if (maxRequests !== undefined && workers === undefined) {
@@ -118,7 +121,7 @@ export class Server {
     }
 
     if (workers !== undefined && cluster.isPrimary) {
-      const supervisor = new Supervisor({ workers, gracefulTimeout: this.#gracefulTimeout });
+      const supervisor = new Supervisor({ workers, gracefulTimeout: this.#gracefulTimeout, workerTimeout });
       this.#supervisor = supervisor;
       if (signals !== false) this.#handlePrimarySignals(supervisor);
       supervisor.start();

@@ -501,7 +501,7 @@ describe('stackful serve (the command line)', function () {
   it('prints its help, and exits with code 2 and one line on a bad option or a missing file', async () => {
     const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(help.status, 0);
-    for (const option of ['--workers', '--concurrency', '--backlog', '--timeout', '--graceful-timeout', '--max-requests']) assert.ok(help.stdout.includes(option), option);
+    for (const option of ['--workers', '--concurrency', '--backlog', '--timeout', '--graceful-timeout', '--max-requests', '--worker-timeout']) assert.ok(help.stdout.includes(option), option);
     for (const [args, message] of [
       [['serve', APP, '--bogus'], /^stackful: Unknown option '--bogus'/],
       [['serve', APP, '--workers', 'two'], /^stackful: --workers: expected an integer >= 1, got "two"/],
@@ -510,6 +510,7 @@ describe('stackful serve (the command line)', function () {
       [['serve'], /needs the app file/],
       [['start', APP], /unknown command "start"/],
       [['serve', APP, '--max-requests', '5'], /needs --workers/],
+      [['serve', APP, '--worker-timeout', '5'], /needs --workers/],
     ] as Array<[string[], RegExp]>) {
       const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
@@ -548,6 +549,20 @@ describe('stackful serve (the command line)', function () {
     await eventually(() => primary.listening().length >= 2, `another worker listens (stderr: ${primary.stderr})`, 30_000);
     assert.match(primary.stderr, new RegExp(`worker ${first} exited with code 0; starting another`));
     // With port 0, the new worker's listen(0) gets a port of its own once no worker holds the old one.
+    const next = primary.listening()[1]!;
+    assert.equal(Number((await request(next.port, '/pid')).body), next.pid);
+    primary.child.kill('SIGTERM');
+    assert.deepEqual(await primary.exit, { code: 0, signal: null });
+  });
+
+  it('--worker-timeout: a worker whose event loop is blocked is killed and replaced', async () => {
+    const primary = run([CLI, 'serve', APP, '--workers', '1', '--worker-timeout', '3000']);
+    const port = await listeningOnce(primary, 1);
+    const stuck = primary.listening()[0]!.pid;
+    request(port, '/spin').catch(() => {}); // never answered: its worker dies
+    await eventually(() => primary.listening().length >= 2, `another worker listens (stderr: ${primary.stderr})`, 30_000);
+    assert.match(primary.stderr, new RegExp(`worker ${stuck} sent no heartbeat for \\d+ ms \\(its event loop is blocked\\); killing it`));
+    assert.equal(alive(stuck), false);
     const next = primary.listening()[1]!;
     assert.equal(Number((await request(next.port, '/pid')).body), next.pid);
     primary.child.kill('SIGTERM');

@@ -20,6 +20,17 @@ export interface StopMessage {
   deadline: number;
 }
 
+/** What a worker sends its primary every HEARTBEAT_MS while its event loop turns. */
+export interface AliveMessage {
+  stackful: 'alive';
+}
+
+export const HEARTBEAT_MS = 1_000;
+
+export function isAliveMessage(message: unknown): message is AliveMessage {
+  return message !== null && typeof message === 'object' && (message as AliveMessage).stackful === 'alive';
+}
+
 export function isStopMessage(message: unknown): message is StopMessage {
   return message !== null && typeof message === 'object' && (message as StopMessage).stackful === 'stop' && typeof (message as StopMessage).deadline === 'number';
 }
@@ -94,5 +105,14 @@ export function installShutdown(options: ShutdownOptions): void {
     process.on('message', (message: unknown) => {
       if (isStopMessage(message)) void shutdown(message.deadline).then(() => process.exit(0));
     });
+    // The primary kills a worker that stays silent past its worker timeout: an
+    // event loop blocked (a handler spinning on the CPU) can never be unblocked
+    // from inside (gunicorn's worker timeout).
+    const alive: AliveMessage = { stackful: 'alive' };
+    const beat = (): void => {
+      if (process.connected) process.send!(alive);
+    };
+    beat();
+    setInterval(beat, HEARTBEAT_MS).unref();
   }
 }

@@ -18,7 +18,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { ServerError } from '../errors.js';
-import { DEFAULT_GRACEFUL_TIMEOUT, type StopMessage } from './process.js';
+import { DEFAULT_GRACEFUL_TIMEOUT, HEARTBEAT_MS, isAliveMessage, type StopMessage } from './process.js';
 
 /** A worker that dies younger than this counts as a crash for the backoff. */
 export const MIN_LIFE_MS = 5_000;
@@ -37,6 +37,13 @@ export interface SupervisorOptions {
   execArgv?: string[];
   /** Extra environment for workers. */
   env?: Record<string, string>;
+  /**
+   * A worker silent this long (ms) is killed with SIGKILL and replaced: its
+   * event loop is blocked. Default 30,000 (gunicorn's --timeout); 0: never.
+   * Only workers that sent a heartbeat are watched (stackful's preload and
+   * serve() send them).
+   */
+  workerTimeout?: number;
   /** What the old workers get to finish their requests on a reload, in ms (default 30,000). */
   gracefulTimeout?: number;
   /** Where the primary says what it does (default: stderr). */
@@ -53,7 +60,11 @@ interface Member {
   retiring: boolean;
   /** Started by a reload that is not complete yet. */
   reloading: boolean;
+  /** When its last heartbeat came (undefined: none yet, not watched). */
+  lastSeen: number | undefined;
 }
+
+export const DEFAULT_WORKER_TIMEOUT = 30_000;
 
 export class Supervisor {
   readonly #options: SupervisorOptions;
@@ -79,6 +90,18 @@ export class Supervisor {
 
   start(): void {
     for (let i = 0; i < this.#options.workers; i++) this.#fork(false);
+    const limit = this.#options.workerTimeout ?? DEFAULT_WORKER_TIMEOUT;
+    if (limit > 0) setInterval(() => this.#watch(limit), Math.min(HEARTBEAT_MS, limit)).unref();
+  }
+
+  #watch(limit: number): void {
+    const now = Date.now();
+    for (const member of this.#members.values()) {
+      if (member.lastSeen === undefined || member.worker.isDead() || now - member.lastSeen <= limit) continue;
+      this.#log(`stackful: worker ${member.worker.process.pid} sent no heartbeat for ${now - member.lastSeen} ms (its event loop is blocked); killing it`);
+      member.lastSeen = undefined; // once
+      member.worker.process.kill('SIGKILL');
+    }
   }
 
   /** The pids of the workers running now (retiring ones included). */
@@ -100,7 +123,10 @@ export class Supervisor {
 
   #fork(reloading: boolean): Member {
     const worker = cluster.fork(this.#options.env);
-    const member: Member = { worker, startedAt: Date.now(), listening: false, retiring: false, reloading };
+    const member: Member = { worker, startedAt: Date.now(), listening: false, retiring: false, reloading, lastSeen: undefined };
+    worker.on('message', (message: unknown) => {
+      if (isAliveMessage(message)) member.lastSeen = Date.now();
+    });
     this.#members.set(worker.id, member);
     worker.on('listening', (address: { address: string; port: number; addressType: number | string }) => this.#onListening(member, address));
     worker.on('exit', (code: number | null, signal: string | null) => this.#onExit(member, code, signal));
