@@ -139,3 +139,30 @@ export function fibersError(kind: ErrorConstructor | TypeErrorConstructor | Rang
   err.code = code;
   return err;
 }
+
+/** Usage error: a server of stackful/server was used in a way its state does not allow (closed twice, serve() in a cluster worker's primary...). Always has a stable `code`. */
+export class ServerError extends CodedError {}
+named(ServerError, 'ServerError');
+
+/**
+ * Not a bug, and not the handler's: the client sent a request body the server
+ * will not take (larger than the limit, not JSON, cut off). `status` is the
+ * HTTP status to answer with: a handler that lets it propagate gets that
+ * answer sent (413, 400, ...) and it is not reported as a failure. Always has
+ * a stable `code` (ERR_BODY_TOO_LARGE, ERR_BODY_INVALID_JSON, ...).
+ */
+export class RequestError extends CodedError {
+  /** The HTTP status this error calls for (413, 400, ...). */
+  readonly status: number;
+
+  constructor(code: string, status: number, message: string) {
+    super(code, message);
+    this.status = status;
+  }
+
+  /** The same as `status`, for code that reads `statusCode` (http-errors does both). */
+  get statusCode(): number {
+    return this.status;
+  }
+}
+named(RequestError, 'RequestError');

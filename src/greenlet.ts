@@ -51,13 +51,18 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   // (formatting costs about a microsecond a frame; capturing, much less).
   #site: { stack?: string } | undefined;
 
-  constructor(fn: (...args: any[]) => T, args: unknown[] = [], options: { name?: string } = {}) {
+  /**
+   * `spawnSite: false` skips recording where it was spawned even when
+   * setSpawnSites() is on: for greenlets always spawned from the same place,
+   * whose name says more (stackful/server's one per request).
+   */
+  constructor(fn: (...args: any[]) => T, args: unknown[] = [], options: { name?: string; spawnSite?: boolean } = {}) {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'a function', fn);
     this.#fn = fn;
     this.#args = args;
     this.name = options.name ?? fn.name ?? '';
     this.fiber = new Fiber(() => this.#run(), { name: this.name || `greenlet #${this.id}`, parent: Fiber.root });
-    if (recordSpawnSites) {
+    if (recordSpawnSites && options.spawnSite !== false) {
       this.#site = {};
       const limit = Error.stackTraceLimit;
       Error.stackTraceLimit = SITE_FRAMES;

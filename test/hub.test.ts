@@ -39,6 +39,13 @@ describe('spawn() and sleep(): the seed examples', () => {
     assert.deepEqual([await recorded, await unrecorded], [1, 2]);
   });
 
+  it('new Greenlet(fn, args, { spawnSite: false }) records no spawn site, the setting being on', async () => {
+    const g = new Greenlet(() => 3, [], { name: 'GET /', spawnSite: false });
+    g.start();
+    assert.equal(g.spawnedAt, undefined);
+    assert.equal(await g, 3);
+  });
+
   it('spawn() starts on the next loop turn, not at once', async () => {
     const log: string[] = [];
     const g = spawn(() => log.push('ran'));

@@ -75,6 +75,30 @@ describe('Event', () => {
     assert.deepEqual(log, ['set', 'a true', 'b true', 'c true']);
   });
 
+  it('set() from the hub wakes every waiter, though each runs at once and leaves the line', async () => {
+    const ev = new Event();
+    const waiters = ['a', 'b', 'c'].map((name) => spawn(() => `${name} ${ev.wait(10_000)}`));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // all three parked
+    ev.set(); // on the root: each waiter resumes inside this call
+    assert.deepEqual(await Promise.all(waiters), ['a true', 'b true', 'c true']);
+  });
+
+  it('Queue.join(), Queue.peek() and Semaphore.wait() wake every waiter from the hub too', async () => {
+    const queue = new JoinableQueue<number>();
+    queue.put(1);
+    const joiners = [1, 2].map(() => spawn(() => queue.join(10_000)));
+    const empty = new Queue<number>();
+    const peekers = [1, 2].map(() => spawn(() => empty.peek({ timeout: 10_000 })));
+    const semaphore = new Semaphore(0);
+    const watchers = [1, 2].map(() => spawn(() => semaphore.wait(10_000)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    queue.getNowait();
+    queue.taskDone();
+    empty.putNowait(7);
+    semaphore.release();
+    assert.deepEqual(await Promise.all([...joiners, ...peekers, ...watchers]), [true, true, 7, 7, 1, 1]);
+  });
+
   it('wait() returns at once while set, and blocks again after clear()', async () => {
     await runInFiber(() => {
       const ev = new Event();

@@ -14,7 +14,8 @@ import { checkOptions, checkTimeout, parkInLine, type BlockOptions } from './par
  * woken from the hub, a fiber runs at once and may wait again.
  */
 function wakeAll(list: Array<Waiter<void>>): void {
-  for (const waiter of list) waiter.wake();
+  // A copy: woken from the hub, a fiber runs at once and leaves `list` (parkInLine), which would skip the next one.
+  for (const waiter of [...list]) waiter.wake();
 }
 
 export class Event {

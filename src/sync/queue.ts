@@ -217,7 +217,7 @@ abstract class QueueCore<T> {
     if (this.#peekers.length === 0) return;
     const peekers = this.#peekers;
     this.#peekers = [];
-    for (const peeker of peekers) peeker.wake();
+    for (const peeker of [...peekers]) peeker.wake(); // a copy: see wakeAll() in event.ts
   }
 }
 
@@ -278,7 +278,7 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     if (--this.#unfinished > 0) return;
     const joiners = this.#joiners;
     this.#joiners = [];
-    for (const joiner of joiners) joiner.wake();
+    for (const joiner of [...joiners]) joiner.wake(); // a copy: see wakeAll() in event.ts
   }
 
   /** Waits until every item put so far is done, at most `timeout` ms; returns whether they are. */

@@ -99,7 +99,7 @@ export class Semaphore {
     this.#counter++;
     const watchers = this.#watchers;
     this.#watchers = [];
-    for (const watcher of watchers) watcher.wake();
+    for (const watcher of [...watchers]) watcher.wake(); // a copy: see wakeAll() in event.ts
   }
 }
 
