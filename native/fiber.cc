@@ -128,8 +128,17 @@ void Scheduler::Transfer(Fiber* from, Fiber* to) {
   current_ = to;
   stackful_switch(&from->sp, to->sp, to);
   // Some fiber switched back into `from`.
+  TrimParked(from->resumer);
   RecycleDead();
   v8_.Resume(from);
+}
+
+// A GC that ran on `parked`'s stack touched pages far below its frames;
+// now that it is parked, everything below its saved stack pointer is dead.
+void Scheduler::TrimParked(Fiber* parked) {
+  if (parked == nullptr || !parked->gc_ran_here) return;
+  parked->gc_ran_here = false;
+  if (parked->state == FiberState::kSuspended) StackPool::TrimBelow(parked->stack, static_cast<char*>(parked->sp));
 }
 
 void Scheduler::RecycleDead() {
@@ -145,6 +154,7 @@ void Scheduler::RecycleDead() {
 void Scheduler::Entry(void* arg) {
   Fiber* self = static_cast<Fiber*>(arg);
   Scheduler* scheduler = self->scheduler;
+  scheduler->TrimParked(self->resumer);
   scheduler->RecycleDead();
   scheduler->next_ = nullptr;
   scheduler->v8_.Run(self);

@@ -33,6 +33,7 @@ struct Fiber {
   void* sp = nullptr;         // saved stack pointer while not running
   Fiber* resumer = nullptr;   // the fiber that last switched into this one
   bool resumed = false;       // switched into after it first suspended (see RecycleDead)
+  bool gc_ran_here = false;   // a GC ran on this stack since it last suspended (see TrimParked)
   Fiber* prev_live = nullptr; // list of started fibers that have not finished
   Fiber* next_live = nullptr;
   V8FiberState v8;
@@ -108,6 +109,7 @@ class Scheduler {
   Status Prepare(Fiber* target);
   void Transfer(Fiber* from, Fiber* to);
   void RecycleDead();
+  void TrimParked(Fiber* parked);
   void Release(Fiber* fiber);
   void Link(Fiber* fiber);
   void Unlink(Fiber* fiber);

@@ -111,6 +111,13 @@ Stack StackPool::Acquire(size_t size) {
   return Carve(slabs_.back());
 }
 
+void StackPool::TrimBelow(const Stack& stack, char* sp) {
+  if (sp <= stack.low || sp > stack.high) return;  // not on this stack
+  const uintptr_t page = PageSize();
+  char* end = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(sp) & ~(page - 1));
+  if (end > stack.low) madvise(stack.low, end - stack.low, MADV_DONTNEED);
+}
+
 bool StackPool::UnmapIdleSlabs() {
   // Released stacks per slab, found by address (slabs sorted by base).
   std::vector<size_t> order(slabs_.size());

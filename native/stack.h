@@ -63,6 +63,10 @@ class StackPool {
   // "mprotect" when each costs a mapping of its own, "" before the first stack.
   static const char* guard_kind();
 
+  // Gives back the pages of `stack` wholly below `sp`, the saved stack
+  // pointer of its parked fiber: they hold only dead frames.
+  static void TrimBelow(const Stack& stack, char* sp);
+
   static size_t RoundToPages(size_t size);
   static size_t PageSize();
 

@@ -15,27 +15,31 @@ describe('GC safety', () => {
 });
 
 describe('handle blocks on fiber stacks', () => {
-  it('keeps what V8 holds in handles for fibers parked inside JSON.parse revivers (1 to 1,500 levels deep) through GCs, and a parked fiber costs one page less', () => {
-    const child = runChild('handle-blocks.js', [], { env: { STACKFUL_VERIFY_GC: '1' } });
+  const run = (env: Record<string, string>) => {
+    const child = runChild('handle-blocks.js', [], { env: { STACKFUL_VERIFY_GC: '1', ...env } });
     assert.equal(child.status, 0, describeChild(child));
     assert.equal(child.stderr, '');
     const r = report(child);
-    assert.equal(r.handleBlocks, 'stack');
     assert.equal(r.live, 0);
     assert.ok(r.switches > 2000, JSON.stringify(r));
-    // One stack page and about 1 KB besides; with V8's own 8 KiB blocks each
-    // parked fiber also kept a page of its block (about 9.5 KB in all).
-    assert.ok(r.rssPerFiber < 7000, JSON.stringify(r));
+    return r;
+  };
+
+  it('keeps what V8 holds in handles for fibers parked inside JSON.parse revivers (1 to 1,500 levels deep) through GCs', () => {
+    assert.equal(run({}).handleBlocks, 'stack');
   });
 
   it('works the same through the Locker switch, where V8 allocates every block', () => {
-    const child = runChild('handle-blocks.js', [], { env: { STACKFUL_SWITCH: 'locker', STACKFUL_VERIFY_GC: '1' } });
-    assert.equal(child.status, 0, describeChild(child));
-    assert.equal(child.stderr, '');
-    const r = report(child);
-    assert.equal(r.handleBlocks, 'v8');
-    assert.equal(r.live, 0);
-    assert.ok(r.rssPerFiber > 8000, JSON.stringify(r));
+    assert.equal(run({ STACKFUL_SWITCH: 'locker' }).handleBlocks, 'v8');
+  });
+
+  it('a parked fiber with its block on its stack costs less memory than one with a block from V8', () => {
+    // No absolute figure: what a parked fiber touches depends on the CPU and
+    // the Node line (5.4 KB on an Intel Xeon, 13.4 KB reported on an AMD
+    // EPYC); V8's own 8 KiB block adds at least a page to that on any of them.
+    const onStack = run({}).rssPerFiber;
+    const fromV8 = run({ STACKFUL_SWITCH: 'locker' }).rssPerFiber;
+    assert.ok(fromV8 - onStack > 2000, `${onStack} bytes per parked fiber with blocks on stacks, ${fromV8} with V8's`);
   });
 });
 
@@ -227,6 +231,14 @@ describe('stack pages', () => {
     assert.ok(r.keptKiB < r.grownKiB / 2, JSON.stringify(r));
   });
 
+  it('touched by a GC that ran on a fiber\'s stack are given back once it parks', () => {
+    const child = runChild('stack-trim.js', ['gc']);
+    assert.equal(child.status, 0, describeChild(child));
+    const r = report(child);
+    // Before, each fiber that ran a scavenge kept one page more (about 4 KB).
+    assert.ok(r.scavengedPerFiber < r.plainPerFiber + 2000, JSON.stringify(r));
+  });
+
   it('are given back when fibers that recursed to RangeError are killed, also the few the pool keeps warm', () => {
     const child = runChild('stack-trim.js', ['few']);
     assert.equal(child.status, 0, describeChild(child));
@@ -259,10 +271,12 @@ describe('worker_threads', () => {
     assert.equal(child.stderr, '');
     const { rss } = report<{ rss: number[] }>(child);
     assert.equal(rss.length, 10);
-    // Before the fix each suspended fiber left about 0.8 KB behind: some 350 MB
-    // between the first and the last sample here.
-    const growth = rss[rss.length - 1]! - rss[0]!;
-    assert.ok(growth < 60, `RSS grew by ${growth} MB over 90 workers: ${rss.join(', ')} MB`);
+    // Before the fix each suspended fiber left about 0.8 KB behind: RSS grew
+    // steadily, by some 40 MB per sample here. The lowest of the second half
+    // of the samples is compared, so that one sample taken while a worker's
+    // memory is still being given back (seen under load) does not count.
+    const growth = Math.min(...rss.slice(5)) - rss[0]!;
+    assert.ok(growth < 60, `RSS grew by ${growth} MB over the second half of the workers: ${rss.join(', ')} MB`);
   });
 
   it('runs fibers on the main thread and two workers at once, and terminates workers with fibers suspended or spinning', () => {

@@ -4,7 +4,8 @@
 // With `few`: fewer fibers than the pool keeps warm, each recursing until
 // V8's RangeError, then parked shallow and killed: their deep pages go back
 // too (before, the first 32 released stacks kept every page they touched).
-// Usage: node stack-trim.js [many|few]
+// With `gc`: fibers that ran a scavenge before parking cost no more than others.
+// Usage: node --expose-gc stack-trim.js [many|few|gc]
 'use strict';
 const fs = require('node:fs');
 const { Fiber } = require('stackful');
@@ -17,7 +18,31 @@ function rssKiB() {
 function deep(n, a, b, c, d) {
   return n === 0 ? Fiber.yield(0) : deep(n - 1, a + 1, b, c, d) + 0;
 }
-if (process.argv[2] === 'few') {
+if (process.argv[2] === 'gc') {
+  // A scavenge that runs on a fiber's stack reaches far below its frames;
+  // once the fiber has parked, those pages are given back. Two batches of
+  // parked fibers, one where each ran a scavenge before parking: both cost
+  // the same (before, the second took a page more per fiber).
+  const N = 5000;
+  const batch = (scavenge) => {
+    const start = rssKiB();
+    const parked = Array.from({ length: N }, () => {
+      const f = new Fiber(() => {
+        if (scavenge) gc({ type: 'minor' });
+        Fiber.yield();
+      });
+      f.run();
+      return f;
+    });
+    const perFiber = Math.round(((rssKiB() - start) * 1024) / N);
+    return { perFiber, parked };
+  };
+  gc();
+  const plain = batch(false);
+  const scavenged = batch(true);
+  for (const f of [...plain.parked, ...scavenged.parked]) f.run();
+  console.log(JSON.stringify({ plainPerFiber: plain.perFiber, scavengedPerFiber: scavenged.perFiber }));
+} else if (process.argv[2] === 'few') {
   function overflow() {
     return overflow() + 1;
   }
