@@ -261,7 +261,9 @@ describe('worker_threads', () => {
       assert.equal(child.stderr, '');
       const r = report(child);
       assert.equal(r.cycles, 100);
-      assert.deepEqual(r.live, [parked]);
+      // Every worker proved the direct switch (one in thirty fell back to the
+      // Locker switch on Node 24: the Debug object's proof was ambiguous).
+      assert.deepEqual(r.live, [`${parked} direct`]);
     });
   }
 

@@ -5,7 +5,8 @@
 // into it after that (issue #15: SIGSEGV at the first worker's exit).
 //
 //   node worker-only.js <cycles> <parked> <exit|terminate> [--rss]
-// Prints {"cycles", "live", "rss": [MB after each tenth of the cycles]} as JSON.
+// Prints {"cycles", "live": ["<suspended> <switch path>[: why]", each one seen],
+// "rss": [MB after each tenth of the cycles]} as JSON.
 'use strict';
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 const path = require('node:path');
@@ -50,7 +51,7 @@ if (isMainThread) {
     f.run();
     held.push(f);
   }
-  parentPort.postMessage(stats().suspended);
+  parentPort.postMessage(`${stats().suspended} ${stats().switching.path}${stats().switching.reason ? `: ${stats().switching.reason}` : ''}`);
   parentPort.once('message', () => {
     parentPort.close();  // nothing else keeps the worker alive: it exits with the fibers parked
   });
