@@ -223,6 +223,43 @@ describe('stackful/patch: child_process', () => {
     }
   });
 
+  it('timeout and killSignal: the result the root gets, without waiting for a grandchild that holds the pipes', async () => {
+    // Each child would run 30 s; the timeout is 300 ms. Node's spawnSync kills
+    // the child and closes its pipes, so it does not wait for `sleep 30 &`.
+    const timed: Array<[string, () => unknown]> = [
+      ['execSync sleep', () => cp.execSync('sleep 30', { timeout: 300 })],
+      ['execSync background + wait', () => cp.execSync('sleep 30 & wait', { timeout: 300 })],
+      ['execSync SIGKILL', () => cp.execSync('sleep 30 & wait', { timeout: 300, killSignal: 'SIGKILL' })],
+      ['execFileSync SIGINT', () => cp.execFileSync('sleep', ['30'], { timeout: 300, killSignal: 'SIGINT' })],
+      ['spawnSync numeric killSignal, output so far', () => cp.spawnSync('sh', ['-c', 'echo early; sleep 30 & wait'], { timeout: 300, killSignal: 9, encoding: 'utf8' })],
+      // The child survives killSignal and exits on its own terms: its status, not the signal, is reported.
+      ['spawnSync child traps SIGTERM', () => cp.spawnSync('sh', ['-c', 'trap "exit 4" TERM; sleep 30 & wait'], { timeout: 300 })],
+      ['execSync child traps SIGTERM, exits 0', () => cp.execSync('trap "exit 0" TERM; sleep 30 & wait', { timeout: 300 })],
+      ['spawnSync child ignores SIGTERM, SIGKILL', () => cp.spawnSync('sh', ['-c', 'trap "" TERM; sleep 30 & wait; sleep 30'], { timeout: 300, killSignal: 'SIGKILL' })],
+    ];
+    const runTimed = (): Array<[string, unknown, number]> => timed.map(([label, fn]) => {
+      const start = Date.now();
+      let result: unknown;
+      try {
+        result = shape(fn());
+      } catch (err) {
+        result = shape(err);
+      }
+      return [label, result, Date.now() - start];
+    });
+    const onRoot = runTimed();
+    for (const [label, result] of onRoot) assert.match(JSON.stringify(result), /ETIMEDOUT/, `${label} on the root`);
+    patchAll();
+    try {
+      const inFiber = await runInFiber(runTimed);
+      assert.deepEqual(inFiber.map(([label, result]) => [label, result]), onRoot.map(([label, result]) => [label, result]));
+      // A generous bound, far below the children's natural 30 s: the call did not wait for them.
+      for (const [label, , ms] of inFiber) assert.ok(ms < 15_000, `${label} took ${ms} ms in a fiber`);
+    } finally {
+      unpatchAll();
+    }
+  });
+
   it('runs 100 execSync calls at once: each child waits until all 100 have started', async () => {
     const dir = fs.mkdtempSync(path.join(base, 'barrier-'));
     patchAll();
