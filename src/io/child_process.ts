@@ -14,7 +14,7 @@
  */
 import { spawn as spawnAsync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
-import { Fiber } from '../fiber.js';
+import { mayPark } from '../guard.js';
 import { Waiter } from '../hub.js';
 
 interface SyncStdio {
@@ -80,7 +80,7 @@ function signalName(signal: number | string | undefined): NodeJS.Signals {
 /** The green replacement of spawn_sync.spawn(options). */
 export function greenSpawnSync(original: (options: SyncOptions) => SyncResult): (options: SyncOptions) => SyncResult {
   return function spawn(this: unknown, options: SyncOptions): SyncResult {
-    if (Fiber.current === Fiber.root) return original.call(this, options);
+    if (!mayPark()) return original.call(this, options);
     const killSignal = signalName(options.killSignal);
     const maxBuffer = options.maxBuffer ?? Infinity;
     let child: ChildProcess;
