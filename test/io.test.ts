@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { joinAll, runInFiber, sleep, spawn } from 'stackful';
 import { FS_COVERED, FS_NOT_COVERED, getOriginal, isPatched, patchAll, unpatchAll } from 'stackful/patch';
 import { describeChild, report, runChild } from './helpers';
@@ -363,4 +363,61 @@ describe('stackful/patch: zlib and crypto', () => {
       unpatchAll();
     }
   });
+});
+
+describe('stackful/patch: stdout and stderr', () => {
+  let base: string;
+  before(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'stackful-stdio-'));
+  });
+  after(() => fs.rmSync(base, { recursive: true, force: true }));
+
+  /** Runs test/crash/stdio.js with stdout and stderr to files, or to pipes. */
+  function run(target: 'file' | 'pipe', args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const script = path.join(__dirname, 'crash', 'stdio.js');
+    const nodeArgs = ['--require', 'stackful/register', script, ...args];
+    const env = { ...process.env, UV_THREADPOOL_SIZE: '4' };
+    if (target === 'pipe') {
+      const child = spawnSync(process.execPath, nodeArgs, { env, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+      return { status: child.status, stdout: child.stdout, stderr: child.stderr };
+    }
+    const out = path.join(base, `${args[0]}.out`);
+    const err = path.join(base, `${args[0]}.err`);
+    const fds = [fs.openSync(out, 'w'), fs.openSync(err, 'w')];
+    try {
+      const child = spawnSync(process.execPath, nodeArgs, { env, stdio: ['ignore', fds[0]!, fds[1]!], timeout: 60_000 });
+      return { status: child.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fds.forEach((fd) => fs.closeSync(fd));
+    }
+  }
+
+  for (const target of ['file', 'pipe'] as const) {
+    it(`a greenlet killed while it logs loses nothing, and the root's lines after it arrive in order (stdout a ${target})`, () => {
+      const { status, stdout, stderr } = run(target, ['kill']);
+      assert.equal(status, 0, stderr);
+      assert.equal(stderr, 'root: stderr\n');
+      const lines = stdout.trim().split('\n');
+      const fiberLines = lines.filter((line) => line.startsWith('fiber '));
+      assert.ok(fiberLines.length >= 195, `only ${fiberLines.length} lines from the fiber`);
+      assert.deepEqual(fiberLines, fiberLines.map((_, i) => `fiber ${i}`));
+      assert.deepEqual(lines.slice(fiberLines.length), [
+        `root: killed after ${fiberLines.length} lines, dead true`,
+        ...Array.from({ length: 10 }, (_, i) => `root ${i}`),
+        'root: end',
+      ]);
+    });
+
+    it(`console.log in a fiber does not wait for a busy thread pool (stdout a ${target})`, () => {
+      const dir = fs.mkdtempSync(path.join(base, 'pool-'));
+      const { status, stdout, stderr } = run(target, ['pool', dir]);
+      assert.equal(status, 0, stderr);
+      assert.deepEqual(stdout.trim().split('\n'), [
+        'fiber: logged while the pool is busy',
+        'root: logged before release: true',
+        'root: readers got fifo-0,fifo-1,fifo-2,fifo-3',
+      ]);
+      assert.equal(stderr, 'fiber: to stderr while the pool is busy\n');
+    });
+  }
 });
