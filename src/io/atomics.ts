@@ -31,6 +31,18 @@ const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
 const KEEP_ALIVE_MS = 2 ** 31 - 1; // the longest timer Node accepts
 const noop = (): void => {};
 
+/** One ref'd timer for all the fibers of this thread that wait in Atomics.wait. */
+let waiting = 0;
+let keepAlive: NodeJS.Timeout | undefined;
+
+function holdLoop(): void {
+  if (waiting++ === 0) keepAlive = setInterval(noop, KEEP_ALIVE_MS);
+}
+
+function releaseLoop(): void {
+  if (--waiting === 0) clearInterval(keepAlive);
+}
+
 /** Whether this Node has Atomics.waitAsync, which the green Atomics.wait needs. */
 export const ATOMICS_COVERED: readonly string[] = typeof waitAsync === 'function' ? ['wait'] : [];
 
@@ -41,18 +53,17 @@ export function greenAtomicsWait(original: Wait): Wait {
     const started = Reflect.apply(waitAsync!, Atomics, args);
     if (!started.async) return started.value;
     const waiter = new Waiter<'ok' | 'timed-out'>();
-    const keepAlive = setInterval(noop, KEEP_ALIVE_MS);
-    let waiting = true;
+    let left = false;
     started.value.then((outcome) => {
-      clearInterval(keepAlive);
-      if (waiting) waiter.wake(outcome);
+      if (!left) waiter.wake(outcome);
       else if (outcome === 'ok') Atomics.notify(typedArray as Int32Array, index, 1);
     });
+    holdLoop();
     try {
       return waiter.wait('Atomics.wait');
     } finally {
-      waiting = false;
-      clearInterval(keepAlive);
+      left = true;
+      releaseLoop();
     }
   };
   Object.defineProperty(green, 'length', { value: original.length });
