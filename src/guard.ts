@@ -169,6 +169,13 @@ process.exit = function exit(this: unknown, ...args: unknown[]): never {
     // On the main thread this does not return; on a worker it stops the thread and returns.
     nodeExit.apply(process, args as [number]);
   } catch (err) {
+    if ((process as { _exiting?: boolean })._exiting !== true) {
+      // A bad exit code (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE): Node throws
+      // before it begins to exit, and the program goes on, switching again.
+      exiting = false;
+      if (vmDepth === 0) setGuard(false);
+      throw err;
+    }
     // An 'exit' listener threw (or tried to switch): Node lets that out of
     // process.exit(), and in a fiber the program would run on. Say so, and exit.
     if (!isMainThread || typeof reallyExit !== 'function') throw err;

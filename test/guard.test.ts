@@ -48,6 +48,7 @@ describe('process.exit() from a greenlet', () => {
     assert.equal(stderr, '');
     assert.equal(status, 3);
     assert.deepEqual(lines, [
+      'process.exit(1.5): ERR_OUT_OF_RANGE',
       'greenlet calls process.exit(3)',
       'exit listener: code 3, in a fiber',
       'execSync: from a child',
@@ -60,7 +61,7 @@ describe('process.exit() from a greenlet', () => {
   it('a listener that sleeps gets ERR_PROCESS_EXITING; the process still exits with the code given', () => {
     const { status, stderr, lines } = exit('sleep');
     assert.equal(status, 3);
-    assert.deepEqual(lines, ['greenlet calls process.exit(3)', 'exit listener: code 3, in a fiber', 'sleep: ERR_PROCESS_EXITING']);
+    assert.deepEqual(lines, ['process.exit(1.5): ERR_OUT_OF_RANGE', 'greenlet calls process.exit(3)', 'exit listener: code 3, in a fiber', 'sleep: ERR_PROCESS_EXITING']);
     assert.match(stderr, /an 'exit' listener threw; the process exits with code 3 all the same/);
     assert.match(stderr, /FiberError \[ERR_PROCESS_EXITING\]: cannot switch to the root fiber from fiber #\d+ \("greenlet #\d+"\): the process is exiting/);
   });
@@ -68,7 +69,7 @@ describe('process.exit() from a greenlet', () => {
   it('a listener that switches or yields gets ERR_PROCESS_EXITING; process.exit() does not return', () => {
     const { status, stderr, lines } = exit('yield');
     assert.equal(status, 3);
-    assert.deepEqual(lines, ['greenlet calls process.exit(3)', 'exit listener: code 3, in a fiber', 'switch: ERR_PROCESS_EXITING']);
+    assert.deepEqual(lines, ['process.exit(1.5): ERR_OUT_OF_RANGE', 'greenlet calls process.exit(3)', 'exit listener: code 3, in a fiber', 'switch: ERR_PROCESS_EXITING']);
     assert.match(stderr, /cannot yield from fiber #\d+ \("greenlet #\d+"\): the process is exiting/);
   });
 

@@ -62,6 +62,13 @@ if (mode === 'root') {
 } else {
   spawn(() => {
     sleep(20);
+    // A bad exit code throws, as in Node, before the process begins to exit: switching still works.
+    try {
+      process.exit(1.5);
+    } catch (err) {
+      note(`process.exit(1.5): ${err.code}`);
+    }
+    sleep(1);
     note('greenlet calls process.exit(3)');
     process.exit(3);
     note('after process.exit()'); // never
