@@ -63,7 +63,7 @@ function refuse(verb: string, target: Fiber | undefined): never {
   }
   throw new FiberError(
     'ERR_FIBER_VM_TIMEOUT',
-    `cannot ${what}: ${describe(current)} is running vm code with a \`timeout\` or \`breakOnSigint\`, whose watchdog stops whatever JavaScript runs when it fires, not only this fiber; let the vm call return first, or run it without \`timeout\`/\`breakOnSigint\``,
+    `cannot ${what}: ${describe(current)} is running vm code with a \`timeout\` or \`breakOnSigint\`, whose watchdog stops whatever JavaScript runs when it fires, not only this fiber (Node's REPL runs each input with \`breakOnSigint\`); let the vm call return first (spawn() and runInFiber() start fibers after it), or run it without \`timeout\`/\`breakOnSigint\``,
   );
 }
 
