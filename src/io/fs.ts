@@ -104,15 +104,11 @@ export const FS_NOT_COVERED: readonly string[] = Object.keys(fs).filter((name) =
  */
 const FD_WRITERS = new Set(['writeSync', 'writevSync', 'fsyncSync', 'fdatasyncSync', 'writeFileSync', 'appendFileSync']);
 
-/** fds 1 and 2, and whatever descriptor process.stdout/stderr write to if it is another. */
-function isStdio(fd: unknown): boolean {
-  if (fd === 1 || fd === 2) return true;
-  if (typeof fd !== 'number') return false;
-  for (const stream of [process.stdout, process.stderr] as Array<{ fd?: unknown }>) {
-    if (stream.fd === fd) return true;
-  }
-  return false;
-}
+/**
+ * process.stdout and process.stderr always write to fds 1 and 2 (Node's
+ * getStdout/getStderr); reading them here would create the streams.
+ */
+const isStdio = (fd: unknown): boolean => fd === 1 || fd === 2;
 
 /** Builds the green version of `fs[name]`, calling `original` on the root fiber. */
 export function greenFs(name: string, original: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
