@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeChild, report, runChild } from './helpers';
+import * as vm from 'node:vm';
+import { Fiber, runInFiber, sleep } from 'stackful';
+import { codeOf, describeChild, report, runChild } from './helpers';
 
 const register = ['--require', 'stackful/register'];
 
@@ -18,6 +20,18 @@ describe('a vm run with `timeout` or `breakOnSigint`', () => {
     ['runInFiber', 'fiber finished'],
     ['greenlet', 'ERR_FIBER_VM_TIMEOUT'],
   ];
+
+  it('switching works again once the vm call returns, and Fiber\'s methods are its own again', async () => {
+    const methods = [Fiber.prototype.switch, Fiber.prototype.run, Fiber.prototype.throw, Fiber.prototype.kill, Fiber.yield];
+    const result = await runInFiber(() => {
+      const refused = codeOf(() => vm.runInNewContext('sleep(1)', { sleep }, { timeout: 5000 }));
+      const nested = codeOf(() => vm.runInNewContext('run(() => vm.runInNewContext("1", {}, { timeout: 5000 })); sleep(1)', { run: (fn: () => unknown) => fn(), vm, sleep }, { timeout: 5000 }));
+      sleep(1); // parks again
+      return { refused, nested, value: vm.runInNewContext('40 + 2', {}, { timeout: 5000 }) };
+    });
+    assert.deepEqual(result, { refused: 'ERR_FIBER_VM_TIMEOUT', nested: 'ERR_FIBER_VM_TIMEOUT', value: 42 });
+    assert.deepEqual([Fiber.prototype.switch, Fiber.prototype.run, Fiber.prototype.throw, Fiber.prototype.kill, Fiber.yield], methods);
+  });
 
   for (const mode of ['main', 'promise']) {
     it(`refuses to switch out of it (ERR_FIBER_VM_TIMEOUT), and the rest of the script runs (started from ${mode === 'main' ? 'the main script' : 'a promise callback'})`, () => {
