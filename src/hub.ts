@@ -12,6 +12,7 @@
  */
 import { Fiber, liveFibers } from './fiber.js';
 import { FiberError } from './errors.js';
+import './guard.js'; // no switching in a timed vm run or during process.exit()
 
 // --- the ready queue -------------------------------------------------------
 

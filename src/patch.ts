@@ -13,17 +13,18 @@
  *
  * Covered so far: the `fs` *Sync family (see FS_COVERED / FS_NOT_COVERED),
  * child_process execSync / execFileSync / spawnSync, zlib's one-shot *Sync
- * functions, and crypto's pbkdf2Sync, scryptSync, hkdfSync, randomFillSync and
- * generateKeyPairSync.
- * Not patched, on purpose: Atomics.wait (it blocks the whole thread by design).
+ * functions, crypto's pbkdf2Sync, scryptSync, hkdfSync, randomFillSync and
+ * generateKeyPairSync, and Atomics.wait (through Atomics.waitAsync).
+ * Writes to stdout and stderr never park (see io/fs.ts).
  */
 import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { ATOMICS_COVERED, greenAtomicsWait } from './io/atomics.js';
 import { greenSpawnSync } from './io/child_process.js';
 import { FS_COVERED, FS_NOT_COVERED, greenFs } from './io/fs.js';
 import { CRYPTO_COVERED, greenCrypto, greenZlib, ZLIB_COVERED } from './io/work.js';
 
-export { FS_COVERED, FS_NOT_COVERED, ZLIB_COVERED, CRYPTO_COVERED };
+export { FS_COVERED, FS_NOT_COVERED, ZLIB_COVERED, CRYPTO_COVERED, ATOMICS_COVERED };
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
@@ -76,12 +77,21 @@ export function patchCrypto(): void {
   syncBuiltinESMExports();
 }
 
+/**
+ * Patches Atomics.wait: inside a fiber it parks only the fiber until notified
+ * or timed out (see io/atomics.ts). Needs Atomics.waitAsync (Node 16 and later).
+ */
+export function patchAtomics(): void {
+  if (ATOMICS_COVERED.includes('wait')) patch(Atomics as unknown as Record<string, AnyFunction>, 'wait', (original) => greenAtomicsWait(original as never) as AnyFunction);
+}
+
 /** Patches every family stackful covers. */
 export function patchAll(): void {
   patchFs();
   patchChildProcess();
   patchZlib();
   patchCrypto();
+  patchAtomics();
 }
 
 /** Puts every original back. */

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { joinAll, runInFiber, sleep, spawn } from 'stackful';
 import { FS_COVERED, FS_NOT_COVERED, getOriginal, isPatched, patchAll, unpatchAll } from 'stackful/patch';
 import { describeChild, report, runChild } from './helpers';
@@ -223,6 +224,43 @@ describe('stackful/patch: child_process', () => {
     }
   });
 
+  it('timeout and killSignal: the result the root gets, without waiting for a grandchild that holds the pipes', async () => {
+    // Each child would run 30 s; the timeout is 300 ms. Node's spawnSync kills
+    // the child and closes its pipes, so it does not wait for `sleep 30 &`.
+    const timed: Array<[string, () => unknown]> = [
+      ['execSync sleep', () => cp.execSync('sleep 30', { timeout: 300 })],
+      ['execSync background + wait', () => cp.execSync('sleep 30 & wait', { timeout: 300 })],
+      ['execSync SIGKILL', () => cp.execSync('sleep 30 & wait', { timeout: 300, killSignal: 'SIGKILL' })],
+      ['execFileSync SIGINT', () => cp.execFileSync('sleep', ['30'], { timeout: 300, killSignal: 'SIGINT' })],
+      ['spawnSync numeric killSignal, output so far', () => cp.spawnSync('sh', ['-c', 'echo early; sleep 30 & wait'], { timeout: 300, killSignal: 9, encoding: 'utf8' })],
+      // The child survives killSignal and exits on its own terms: its status, not the signal, is reported.
+      ['spawnSync child traps SIGTERM', () => cp.spawnSync('sh', ['-c', 'trap "exit 4" TERM; sleep 30 & wait'], { timeout: 300 })],
+      ['execSync child traps SIGTERM, exits 0', () => cp.execSync('trap "exit 0" TERM; sleep 30 & wait', { timeout: 300 })],
+      ['spawnSync child ignores SIGTERM, SIGKILL', () => cp.spawnSync('sh', ['-c', 'trap "" TERM; sleep 30 & wait; sleep 30'], { timeout: 300, killSignal: 'SIGKILL' })],
+    ];
+    const runTimed = (): Array<[string, unknown, number]> => timed.map(([label, fn]) => {
+      const start = Date.now();
+      let result: unknown;
+      try {
+        result = shape(fn());
+      } catch (err) {
+        result = shape(err);
+      }
+      return [label, result, Date.now() - start];
+    });
+    const onRoot = runTimed();
+    for (const [label, result] of onRoot) assert.match(JSON.stringify(result), /ETIMEDOUT/, `${label} on the root`);
+    patchAll();
+    try {
+      const inFiber = await runInFiber(runTimed);
+      assert.deepEqual(inFiber.map(([label, result]) => [label, result]), onRoot.map(([label, result]) => [label, result]));
+      // A generous bound, far below the children's natural 30 s: the call did not wait for them.
+      for (const [label, , ms] of inFiber) assert.ok(ms < 15_000, `${label} took ${ms} ms in a fiber`);
+    } finally {
+      unpatchAll();
+    }
+  });
+
   it('runs 100 execSync calls at once: each child waits until all 100 have started', async () => {
     const dir = fs.mkdtempSync(path.join(base, 'barrier-'));
     patchAll();
@@ -326,4 +364,181 @@ describe('stackful/patch: zlib and crypto', () => {
       unpatchAll();
     }
   });
+});
+
+describe('stackful/patch: stdout and stderr', () => {
+  let base: string;
+  before(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'stackful-stdio-'));
+  });
+  after(() => fs.rmSync(base, { recursive: true, force: true }));
+
+  /** Runs test/crash/stdio.js with stdout and stderr to files, or to pipes. */
+  function run(target: 'file' | 'pipe', args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const script = path.join(__dirname, 'crash', 'stdio.js');
+    const nodeArgs = ['--require', 'stackful/register', script, ...args];
+    const env = { ...process.env, UV_THREADPOOL_SIZE: '4' };
+    if (target === 'pipe') {
+      const child = spawnSync(process.execPath, nodeArgs, { env, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+      return { status: child.status, stdout: child.stdout, stderr: child.stderr };
+    }
+    const out = path.join(base, `${args[0]}.out`);
+    const err = path.join(base, `${args[0]}.err`);
+    const fds = [fs.openSync(out, 'w'), fs.openSync(err, 'w')];
+    try {
+      const child = spawnSync(process.execPath, nodeArgs, { env, stdio: ['ignore', fds[0]!, fds[1]!], timeout: 60_000 });
+      return { status: child.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fds.forEach((fd) => fs.closeSync(fd));
+    }
+  }
+
+  for (const target of ['file', 'pipe'] as const) {
+    it(`a greenlet killed while it logs loses nothing, and the root's lines after it arrive in order (stdout a ${target})`, () => {
+      const { status, stdout, stderr } = run(target, ['kill']);
+      assert.equal(status, 0, stderr);
+      assert.equal(stderr, 'root: stderr\n');
+      const lines = stdout.trim().split('\n');
+      const fiberLines = lines.filter((line) => line.startsWith('fiber '));
+      assert.ok(fiberLines.length >= 195, `only ${fiberLines.length} lines from the fiber`);
+      assert.deepEqual(fiberLines, fiberLines.map((_, i) => `fiber ${i}`));
+      assert.deepEqual(lines.slice(fiberLines.length), [
+        `root: killed after ${fiberLines.length} lines, dead true`,
+        ...Array.from({ length: 10 }, (_, i) => `root ${i}`),
+        'root: end',
+      ]);
+    });
+
+    it(`console.log in a fiber does not wait for a busy thread pool (stdout a ${target})`, () => {
+      const dir = fs.mkdtempSync(path.join(base, 'pool-'));
+      const { status, stdout, stderr } = run(target, ['pool', dir]);
+      assert.equal(status, 0, stderr);
+      assert.deepEqual(stdout.trim().split('\n'), [
+        'fiber: logged while the pool is busy',
+        'root: logged before release: true',
+        'root: readers got fifo-0,fifo-1,fifo-2,fifo-3',
+      ]);
+      assert.equal(stderr, 'fiber: to stderr while the pool is busy\n');
+    });
+  }
+});
+
+describe('stackful/patch: Atomics.wait', () => {
+  after(() => unpatchAll());
+
+  const shared = (): Int32Array => new Int32Array(new SharedArrayBuffer(16));
+  const cases: Array<[string, () => unknown]> = [
+    ['not-equal', () => Atomics.wait(shared(), 0, 1)],
+    ['timeout 0', () => Atomics.wait(shared(), 0, 0, 0)],
+    ['negative timeout', () => Atomics.wait(shared(), 0, 0, -5)],
+    ['timeout 20', () => Atomics.wait(shared(), 1, 0, 20)],
+    ['BigInt64Array, not-equal', () => Atomics.wait(new BigInt64Array(new SharedArrayBuffer(16)), 0, 1n)],
+    ['BigInt64Array, timeout 20', () => Atomics.wait(new BigInt64Array(new SharedArrayBuffer(16)), 1, 0n, 20)],
+    ['not shared', () => Atomics.wait(new Int32Array(4), 0, 0, 10)],
+    ['index out of range', () => Atomics.wait(shared(), 9, 0, 10)],
+    ['Float64Array', () => Atomics.wait(new Float64Array(new SharedArrayBuffer(16)) as never, 0, 0, 10)],
+    ['no arguments', () => (Atomics.wait as () => unknown)()],
+  ];
+  const runAll = (): unknown[] => cases.map(([label, fn]) => {
+    try {
+      return [label, { value: fn() }];
+    } catch (err) {
+      return [label, { error: { name: (err as Error).name, message: (err as Error).message } }];
+    }
+  });
+
+  it('gives, inside a fiber, what Atomics.wait gives, and parks only the fiber', async () => {
+    const original = Atomics.wait;
+    const expected = runAll();
+    patchAll();
+    try {
+      assert.notEqual(Atomics.wait, original);
+      assert.equal(getOriginal(Atomics, 'wait'), original);
+      assert.equal(isPatched(Atomics, 'wait'), true);
+      assert.equal(Atomics.wait.length, original.length);
+      const { results, parked } = await runInFiber(() => {
+        let tickRan = false;
+        process.nextTick(() => (tickRan = true));
+        Atomics.wait(shared(), 0, 0, 10);
+        return { parked: tickRan, results: runAll() };
+      });
+      assert.equal(parked, true, 'Atomics.wait did not yield inside the fiber');
+      assert.deepEqual(results, expected);
+      assert.deepEqual(runAll(), expected); // and on the root, Node's own
+    } finally {
+      unpatchAll();
+    }
+    assert.equal(Atomics.wait, original);
+  });
+
+  it('returns ok when another fiber or a worker thread notifies, while other fibers run', async () => {
+    patchAll();
+    const cell = shared();
+    const worker = new Worker(
+      `const { workerData: cell } = require('node:worker_threads');
+       Atomics.wait(cell, 1, 0);         // the thread really blocks until the main thread says go
+       Atomics.store(cell, 2, 1);
+       Atomics.notify(cell, 2);`,
+      { eval: true, workerData: cell },
+    );
+    try {
+      const log = await runInFiber(() => {
+        const out: string[] = [];
+        const byFiber = spawn(() => out.push(`fiber-notified: ${Atomics.wait(cell, 0, 0)}`));
+        const byWorker = spawn(() => out.push(`worker-notified: ${Atomics.wait(cell, 2, 0, 30_000)}`));
+        sleep(10); // both wait now
+        out.push('others run meanwhile');
+        Atomics.store(cell, 0, 1);
+        out.push(`woken by notify: ${Atomics.notify(cell, 0)}`);
+        joinAll([byFiber], { raiseError: true });
+        Atomics.store(cell, 1, 1);
+        Atomics.notify(cell, 1); // lets the worker go
+        joinAll([byWorker], { raiseError: true });
+        return out;
+      });
+      assert.deepEqual(log, ['others run meanwhile', 'woken by notify: 1', 'fiber-notified: ok', 'worker-notified: ok']);
+    } finally {
+      await worker.terminate();
+      unpatchAll();
+    }
+  });
+
+  it('a fiber killed while it waits passes on a notify that reaches its leftover wait', async () => {
+    patchAll();
+    try {
+      const cell = shared();
+      const outcome = await runInFiber(() => {
+        const first = spawn(() => Atomics.wait(cell, 0, 0));
+        sleep(5);
+        const second = spawn(() => Atomics.wait(cell, 0, 0, 30_000));
+        sleep(5);
+        first.kill(); // its waitAsync stays first in V8's queue for this cell
+        Atomics.notify(cell, 0, 1); // wakes that leftover, which passes it on to `second`
+        second.join();
+        return { first: first.dead, second: second.value };
+      });
+      assert.deepEqual(outcome, { first: true, second: 'ok' });
+    } finally {
+      unpatchAll();
+    }
+  });
+
+  it('keeps the event loop alive while a fiber waits, as a blocked thread would', () => {
+    const child = runChild('sync-libs.js', ['alive'], { nodeArgs: ['--require', 'stackful/register'], timeoutMs: 30_000 });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    assert.deepEqual(report(child), { result: 'timed-out' });
+  });
+});
+
+describe('real blocking libraries inside fibers (IO hooks installed with --require stackful/register)', () => {
+  // Each runs 5 fibers that make one request each to a local upstream that
+  // answers only once all 5 are in flight at once (or after 10 s).
+  for (const [library, how] of [['sync-request', 'spawnSync, through sync-rpc'], ['synckit', 'Atomics.wait on a worker thread']]) {
+    it(`${library} (${how}): 5 requests overlap`, () => {
+      const child = runChild('sync-libs.js', [library!], { nodeArgs: ['--require', 'stackful/register'], timeoutMs: 90_000 });
+      assert.equal(child.status, 0, describeChild(child));
+      assert.deepEqual(report(child), { most: 5, replies: [0, 1, 2, 3, 4].map((i) => `reply to /${i}`) });
+    });
+  }
 });

@@ -14,7 +14,7 @@
  */
 import { spawn as spawnAsync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
-import { Fiber } from '../fiber.js';
+import { mayPark } from '../guard.js';
 import { Waiter } from '../hub.js';
 
 interface SyncStdio {
@@ -80,7 +80,7 @@ function signalName(signal: number | string | undefined): NodeJS.Signals {
 /** The green replacement of spawn_sync.spawn(options). */
 export function greenSpawnSync(original: (options: SyncOptions) => SyncResult): (options: SyncOptions) => SyncResult {
   return function spawn(this: unknown, options: SyncOptions): SyncResult {
-    if (Fiber.current === Fiber.root) return original.call(this, options);
+    if (!mayPark()) return original.call(this, options);
     const killSignal = signalName(options.killSignal);
     const maxBuffer = options.maxBuffer ?? Infinity;
     let child: ChildProcess;
@@ -102,13 +102,19 @@ export function greenSpawnSync(original: (options: SyncOptions) => SyncResult): 
     let buffered = 0;
     let error: number | undefined;
     let timer: NodeJS.Timeout | undefined;
-    // Like spawnSync: past the timeout or maxBuffer, the child is killed with
-    // killSignal, the result says so (status null, that signal), and output
-    // stops at the chunk that went over.
+    // Like spawnSync (SyncProcessRunner::Kill in Node): past the timeout or
+    // maxBuffer, the child is sent killSignal and this side of every pipe is
+    // closed at once, so the call returns as soon as the child itself exits,
+    // even while a grandchild (`sleep 5 & wait`) still holds the pipes; output
+    // stops at the chunk that went over. The status and signal reported are
+    // how the child really ended (a child that traps killSignal and then
+    // writes dies of SIGPIPE, as on the root).
     const stop = (code: number): void => {
       if (error !== undefined) return;
       error = -code;
+      if (timer !== undefined) clearTimeout(timer);
       child.kill(killSignal);
+      for (const stream of child.stdio) stream?.destroy();
     };
     child.stdio.forEach((stream, i) => {
       const sink = chunks[i];
@@ -136,11 +142,7 @@ export function greenSpawnSync(original: (options: SyncOptions) => SyncResult): 
       if (timer !== undefined) clearTimeout(timer);
       const output = chunks.map((c) => (c === null ? null : Buffer.concat(c)));
       const result: SyncResult = { pid: child.pid ?? 0, status, signal, output };
-      if (error !== undefined) {
-        result.error = error;
-        result.status = null;
-        result.signal = killSignal;
-      }
+      if (error !== undefined) result.error = error;
       waiter.wake(result);
     });
     try {

@@ -11,7 +11,7 @@
  * what it returns is dropped, except a file descriptor, which is closed.
  */
 import * as fs from 'node:fs';
-import { Fiber } from '../fiber.js';
+import { mayPark } from '../guard.js';
 import { Waiter } from '../hub.js';
 
 type Callback = (err: NodeJS.ErrnoException | null, ...results: unknown[]) => void;
@@ -25,6 +25,8 @@ export interface Recipe {
   rescue?: (err: NodeJS.ErrnoException, args: unknown[]) => { value: unknown } | undefined;
   /** A result that arrives after the fiber stopped waiting: release it. */
   late?: (results: unknown[]) => void;
+  /** Calls that run Node's own function even in a fiber (writes to stdout and stderr). */
+  inPlace?: (args: unknown[]) => boolean;
 }
 
 const closeFd = (results: unknown[]): void => {
@@ -92,16 +94,35 @@ function existsTwin(path: unknown, callback: Callback): void {
 export const FS_COVERED: readonly string[] = Object.keys(recipes).filter((name) => typeof (fs as unknown as Record<string, unknown>)[name] === 'function');
 export const FS_NOT_COVERED: readonly string[] = Object.keys(fs).filter((name) => name.endsWith('Sync') && !FS_COVERED.includes(name));
 
+/**
+ * The calls that may write to a descriptor given as their first argument.
+ * Writes to stdout and stderr never park: Node makes process.stdout and
+ * process.stderr synchronous on purpose when they are files (its
+ * SyncWriteStream calls fs.writeSync), so console.log keeps its order, loses
+ * nothing when a fiber that logs is killed, and does not queue behind a busy
+ * libuv thread pool (issue #15.3).
+ */
+const FD_WRITERS = new Set(['writeSync', 'writevSync', 'fsyncSync', 'fdatasyncSync', 'writeFileSync', 'appendFileSync']);
+
+/**
+ * process.stdout and process.stderr always write to fds 1 and 2 (Node's
+ * getStdout/getStderr); reading them here would create the streams.
+ */
+const isStdio = (fd: unknown): boolean => fd === 1 || fd === 2;
+
 /** Builds the green version of `fs[name]`, calling `original` on the root fiber. */
 export function greenFs(name: string, original: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
   const twin: Twin = name === 'existsSync' ? (existsTwin as Twin) : ((fs as unknown as Record<string, Twin>)[name.slice(0, -4)]!);
-  return greenFromCallback(`fs.${name}`, original, twin, recipes[name]!);
+  const recipe = recipes[name]!;
+  if (FD_WRITERS.has(name)) recipe.inPlace = (args) => isStdio(args[0]);
+  return greenFromCallback(`fs.${name}`, original, twin, recipe);
 }
 
 /**
  * The green version of a sync function whose error-first callback twin does
  * the same work off the thread: on the root fiber, `original`; in a fiber,
- * `twin(...args, callback)` while the fiber is parked.
+ * `twin(...args, callback)` while the fiber is parked. Where a fiber must not
+ * switch (a timed vm run, process exit: see guard.ts), `original` too.
  */
 export function greenFromCallback(
   what: string,
@@ -110,7 +131,7 @@ export function greenFromCallback(
   recipe: Recipe = {},
 ): (...args: unknown[]) => unknown {
   const green = function (this: unknown, ...args: unknown[]): unknown {
-    if (Fiber.current === Fiber.root) return original.apply(this, args);
+    if (!mayPark() || recipe.inPlace?.(args) === true) return original.apply(this, args);
     const waiter = new Waiter<unknown[]>();
     let waiting = true;
     twin.call(undefined, ...args, (err: NodeJS.ErrnoException | null, ...results: unknown[]) => {
