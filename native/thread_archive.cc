@@ -176,6 +176,26 @@ ArchivedThread* FindInUseAnchor(void* isolate) {
   return ambiguous ? nullptr : found;
 }
 
+bool ThreadArchive::PrepareToFree(void* isolate) {
+  static const bool resolved = (ResolveApi(), true);
+  (void)resolved;
+  if (hsi_ != nullptr && anchor_ != nullptr) return true;  // Init() got that far
+  if (MissingApi() != nullptr) return false;
+  void* hsi = nullptr;
+  void* back = nullptr;
+  if (!SafeRead(api.hsi_address(isolate), &hsi, sizeof(hsi)) || !PlausiblePointer(reinterpret_cast<uintptr_t>(hsi)) ||
+      !SafeRead(hsi, &back, sizeof(back)) || back != isolate) {
+    return false;
+  }
+  ArchivedThread* anchor = FindInUseAnchor(isolate);
+  if (anchor == nullptr || api.first_in_use(anchor->manager) != (anchor->next == anchor ? nullptr : anchor->next)) return false;
+  isolate_ = isolate;
+  hsi_ = hsi;
+  hsi_size_ = static_cast<size_t>(api.hsi_size());
+  anchor_ = anchor;
+  return true;
+}
+
 bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, std::string* reason) {
   static const bool resolved = (ResolveApi(), true);
   (void)resolved;

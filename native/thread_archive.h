@@ -115,6 +115,10 @@ class ThreadArchive {
   // goes with its stack, and its context lists): the thread is going away
   // and the fiber will never resume. The running state is left as it was.
   void FreeAbandoned(ArchivedThread* t, void* first_block);
+  // Finds what FreeAbandoned() needs (the HandleScopeImplementer and V8's list
+  // of archived threads, proven as Init() proves them) when Init() did not
+  // run or failed (the Locker switch); whether it is usable.
+  bool PrepareToFree(void* isolate);
   // Takes `t` out of V8's list, if it is in it (the thread is going away).
   static void Unlink(ArchivedThread* t);
   // Frees `t`'s buffer (its fiber object is going away).

@@ -887,6 +887,15 @@ void V8State::Shutdown() {
       if (!fiber->is_root) archive_.FreeAbandoned(&fiber->v8.archived, BlockOnStack(fiber));
     });
     if (scheduler_->current()->is_root) archive_.FreeSpare();
+  } else if (scheduler_->current()->is_root && archive_.PrepareToFree(isolate_)) {
+    // Locker switch: each suspended fiber is a V8 thread whose state V8
+    // archived (eagerly, since the root took the lock after them); V8 frees
+    // the archive buffers with the isolate, not what they point to.
+    ArchivedThread* anchor = archive_.in_use_anchor();
+    for (ArchivedThread* t = anchor->next; t != anchor; t = t->next) {
+      Fiber* fiber = FiberOfState(t);
+      if (fiber != nullptr && !fiber->is_root && fiber->state == FiberState::kSuspended) archive_.FreeAbandoned(t, nullptr);
+    }
   }
   if (callbacks_installed_) {
     isolate->RemoveGCPrologueCallback(&GcPrologue, this);
