@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { joinAll, runInFiber, sleep, spawn } from 'stackful';
+import { joinAll, killAll, runInFiber, sleep, spawn, wait } from 'stackful';
 import { FS_COVERED, FS_NOT_COVERED, getOriginal, isPatched, patchAll, unpatchAll } from 'stackful/patch';
 import { describeChild, report, runChild } from './helpers';
 
@@ -261,20 +261,32 @@ describe('stackful/patch: child_process', () => {
     }
   });
 
-  it('runs 100 execSync calls at once: each child waits until all 100 have started', async () => {
+  it('runs 100 execSync calls at once: each child waits until all 100 have started', async function () {
+    // Bounded, not timed: on a loaded machine starting 100 shells can take a
+    // while. Each child says it started, then blocks reading its own FIFO; one
+    // fiber releases them all once every child has started (or, after 150 s,
+    // kills them and fails), so no child polls.
+    this.timeout(200_000);
     const dir = fs.mkdtempSync(path.join(base, 'barrier-'));
+    for (let i = 0; i < 100; i++) execFileSync('mkfifo', [path.join(dir, `go${i}`)]);
     patchAll();
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 5);
     try {
       const outputs = await runInFiber(() => {
-        // A child that waits 10 s in vain marks the run failed, and the rest
-        // give up at once: a broken patch fails this test instead of hanging it.
         const children = Array.from({ length: 100 }, (_, i) => spawn(() => cp.execSync(
-          `touch ${dir}/${i}; n=0; while [ "$(ls ${dir} | wc -l)" -lt 100 ] && [ ! -e ${dir}.failed ]; do ` +
-            `n=$((n+1)); if [ $n -gt 200 ]; then touch ${dir}.failed; fi; sleep 0.05; done; ` +
-            `if [ -e ${dir}.failed ]; then echo alone; else echo ${i}; fi`,
+          // Without the patch the first child would block the thread, and with it the
+          // fiber that releases them: after 170 s it gives up and marks the run failed.
+          `touch ${dir}/started${i}; if [ -e ${dir}.failed ]; then echo alone; ` +
+            `elif timeout 170 sh -c 'read word < "$0"' ${dir}/go${i}; then echo ${i}; else touch ${dir}.failed; echo alone; fi`,
         ).toString().trim()));
+        const started = () => fs.readdirSync(dir).filter((name) => name.startsWith('started')).length;
+        for (let waited = 0; started() < 100 && waited < 150_000; waited += 50) sleep(50);
+        if (started() < 100) {
+          killAll(children); // kills their shells
+          throw new Error(`only ${started()} of 100 execSync children started in 150 s: they did not run at once`);
+        }
+        for (let i = 0; i < 100; i++) wait(fs.promises.writeFile(path.join(dir, `go${i}`), 'go\n'));
         joinAll(children, { raiseError: true });
         return children.map((g) => g.value);
       });
