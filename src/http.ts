@@ -36,6 +36,7 @@ import { invalidArgType } from './errors.js';
 import { currentFiberFor, Waiter } from './hub.js';
 import { checkTimeout } from './sync/park.js';
 import { Timeout, TimeoutError } from './timeout.js';
+import { decodeWithCharset } from './text.js';
 
 /**
  * What a request can send: a string (UTF-8), bytes (a Buffer, any typed
@@ -446,15 +447,7 @@ export class Response implements Iterable<Buffer> {
 
   /** The body as text, decoded with the charset of Content-Type (UTF-8 when none or unknown). */
   text(): string {
-    const bytes = this.buffer();
-    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(this.headers['content-type'] ?? '')?.[1];
-    let decoder: TextDecoder;
-    try {
-      decoder = new TextDecoder(charset ?? 'utf-8');
-    } catch {
-      decoder = new TextDecoder('utf-8');
-    }
-    return decoder.decode(bytes);
+    return decodeWithCharset(this.buffer(), this.headers['content-type']);
   }
 
   /** The body parsed as JSON (a SyntaxError when it is not JSON); `T` is taken on trust, unchecked. */

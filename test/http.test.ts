@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { joinAll, runInFiber, sleep, spawn, Timeout, TimeoutError } from 'stackful';
 import { get, request, Response } from 'stackful/http';
+import { selfSignedCert } from './helpers';
 
 /** A local server that counts what it sees, closed after each test. */
 interface TestServer {
@@ -555,19 +553,10 @@ describe('stackful/http: https', function () {
   afterEach(closeServers);
 
   let tls: { key: string; cert: string } | undefined;
-  let dir: string;
   before(function () {
-    // A self-signed certificate for 127.0.0.1, made offline; without openssl there is none.
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackful-tls-'));
-    const made = spawnSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-    ], { encoding: 'utf8' });
-    if (made.status !== 0) this.skip();
-    tls = { key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8') };
+    tls = selfSignedCert();
+    if (tls === undefined) this.skip(); // no openssl on this machine
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('GETs over https with a certificate trusted through `ca`, and refuses it otherwise with Node\'s own error', async () => {
     const t = await serve(echo, tls);

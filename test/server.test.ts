@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Event, sleep, stats } from 'stackful';
 import { readBody, readJson, readText, serve, wrap, type Server } from 'stackful/server';
-import { codeOf, ROOT } from './helpers';
+import { codeOf, ROOT, selfSignedCert } from './helpers';
 
 // ---------------------------------------------------------------------------
 // Clients and helpers (everything on 127.0.0.1, bounded in time)
@@ -338,32 +338,21 @@ describe('stackful/server: serve()', function () {
   });
 
   it('serves https when given TLS options', async function () {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stackful-tls-'));
-    try {
-      const made = spawnSync('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-        '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-      ], { encoding: 'utf8' });
-      if (made.status !== 0) this.skip();
-      const key = fs.readFileSync(path.join(dir, 'key.pem'), 'utf8');
-      const cert = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8');
-      const { server, port } = await start((req, res) => {
-        sleep(1);
-        res.end(`secure ${(req.socket as { encrypted?: boolean }).encrypted === true}`);
-      }, { tls: { key, cert } });
-      assert.ok(server.server instanceof https.Server);
-      const body = await new Promise<string>((resolve, reject) => {
-        https.get({ host: '127.0.0.1', port, ca: cert, agent: false }, (res) => {
-          let text = '';
-          res.on('data', (piece) => (text += piece));
-          res.on('end', () => resolve(text));
-        }).on('error', reject);
-      });
-      assert.equal(body, 'secure true');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const tls = selfSignedCert();
+    if (tls === undefined) this.skip(); // no openssl on this machine
+    const { server, port } = await start((req, res) => {
+      sleep(1);
+      res.end(`secure ${(req.socket as { encrypted?: boolean }).encrypted === true}`);
+    }, { tls });
+    assert.ok(server.server instanceof https.Server);
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port, ca: tls.cert, agent: false }, (res) => {
+        let text = '';
+        res.on('data', (piece) => (text += piece));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    assert.equal(body, 'secure true');
   });
 });
 

@@ -6,6 +6,7 @@
 import type * as http from 'node:http';
 import { invalidArgType, outOfRange, RequestError } from '../errors.js';
 import { currentFiberFor, Waiter } from '../hub.js';
+import { decodeWithCharset } from '../text.js';
 
 export interface BodyOptions {
   /** The most bytes taken (default 1 MiB); a larger body throws RequestError ERR_BODY_TOO_LARGE (status 413). */
@@ -111,15 +112,7 @@ export function readBody(req: http.IncomingMessage, options: BodyOptions = {}): 
 
 /** The request body decoded as text with the charset of its Content-Type (UTF-8 when none or unknown); see readBody(). */
 export function readText(req: http.IncomingMessage, options: BodyOptions = {}): string {
-  const bytes = readBody(req, options);
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(req.headers['content-type'] ?? '')?.[1];
-  let decoder: TextDecoder;
-  try {
-    decoder = new TextDecoder(charset ?? 'utf-8');
-  } catch {
-    decoder = new TextDecoder('utf-8');
-  }
-  return decoder.decode(bytes);
+  return decodeWithCharset(readBody(req, options), req.headers['content-type']);
 }
 
 /** The request body parsed as JSON; RequestError ERR_BODY_INVALID_JSON (400) when it is not JSON (an empty body is not); see readBody(). */
