@@ -3,7 +3,6 @@ import { spawn as spawnProcess, spawnSync, type ChildProcess } from 'node:child_
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Event, sleep, stats } from 'stackful';
 import { readBody, readJson, readText, serve, wrap, type Server } from 'stackful/server';
