@@ -255,8 +255,9 @@ describe('worker_threads', () => {
   // Issue #15: with stackful loaded only in a worker, Node unmapped the addon
   // when the worker ended, then V8 called into it: SIGSEGV, 10 runs in 10.
   for (const [parked, how] of [[0, 'exit'], [1, 'terminate'], [1000, 'terminate']] as const) {
-    it(`runs 100 workers in turn that each load stackful alone (the main thread never does), ${parked} fibers suspended, ${how}`, () => {
-      const child = runChild('worker-only.js', ['100', String(parked), how], { timeoutMs: 120_000 });
+    it(`runs 100 workers in turn that each load stackful alone (the main thread never does), ${parked} fibers suspended, ${how}`, function () {
+      this.timeout(300_000); // 5 to 7 s here; much more on a loaded machine
+      const child = runChild('worker-only.js', ['100', String(parked), how], { timeoutMs: 280_000 });
       assert.equal(child.status, 0, describeChild(child));
       assert.equal(child.stderr, '');
       const r = report(child);
@@ -267,8 +268,9 @@ describe('worker_threads', () => {
     });
   }
 
-  it('frees what suspended fibers hold when their worker ends: RSS stays flat over 100 workers that each leave 5,000 parked', () => {
-    const child = runChild('worker-only.js', ['100', '5000', 'exit'], { timeoutMs: 180_000 });
+  it('frees what suspended fibers hold when their worker ends: RSS stays flat over 100 workers that each leave 5,000 parked', function () {
+    this.timeout(400_000); // 17 s here; much more on a loaded machine
+    const child = runChild('worker-only.js', ['100', '5000', 'exit'], { timeoutMs: 380_000 });
     assert.equal(child.status, 0, describeChild(child));
     assert.equal(child.stderr, '');
     const { rss } = report<{ rss: number[] }>(child);
