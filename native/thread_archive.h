@@ -21,7 +21,7 @@
 // live at a point where JS can switch).
 //
 // Everything is found and proven at load time (see Init()); where a proof
-// fails, stackful keeps the Locker switch and stats().switchPath says why.
+// fails, stackful keeps the Locker switch and stats().switching says why.
 #ifndef STACKFUL_THREAD_ARCHIVE_H_
 #define STACKFUL_THREAD_ARCHIVE_H_
 

@@ -373,6 +373,7 @@ void* FindStackGuard(v8::Isolate* isolate, int** pending, std::string* reason) {
     return nullptr;
   }
   const uintptr_t self = reinterpret_cast<uintptr_t>(isolate);
+  bool unproven = false;
   for (size_t i = 1; i < words.size(); ++i) {
     if (words[i] != self) continue;
     void* candidate = reinterpret_cast<char*>(isolate) + i * sizeof(uintptr_t);
@@ -391,7 +392,10 @@ void* FindStackGuard(v8::Isolate* isolate, int** pending, std::string* reason) {
     for (int bit = 1; bit != 0 && bit <= flags; bit <<= 1) {
       if (flags & bit) sym::table.request_interrupt(candidate, bit);
     }
-    if (taken == 0) break;
+    if (taken == 0) {
+      unproven = true;  // a look-alike, or V8 changed: try the next candidate
+      continue;
+    }
     // The pending word: zero with nothing pending, exactly the taken flags
     // with one interrupt pending, zero again once taken.
     *pending = nullptr;
@@ -404,10 +408,9 @@ void* FindStackGuard(v8::Isolate* isolate, int** pending, std::string* reason) {
       }
     }
     return candidate;
-    *reason = "the isolate's StackGuard did not show a requested interrupt";
-    return nullptr;
   }
-  *reason = "the isolate's StackGuard was not found";
+  *reason = unproven ? "no candidate for the isolate's StackGuard showed a requested interrupt"
+                     : "the isolate's StackGuard was not found (no word of the isolate's first page points back to it)";
   return nullptr;
 }
 

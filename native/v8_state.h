@@ -8,9 +8,9 @@
 //    thread of its own that takes V8's lock (v8::Locker) with its own thread
 //    id, and V8 archives it.
 //
-// Only v8_state.cc and thread_archive.cc include <v8.h>; the internals they
-// use are found and validated at load time (see the table in v8_state.cc),
-// never assumed.
+// v8_state.cc and thread_archive.cc use V8's internals (binding.cc includes
+// <node.h>, and with it <v8.h>, for the public Isolate API only); those internals are found and
+// validated at load time (see the table in v8_state.cc), never assumed.
 #ifndef STACKFUL_V8_STATE_H_
 #define STACKFUL_V8_STATE_H_
 
