@@ -16,8 +16,8 @@
  *   stackful/http's get() (bench/server/fiber-handler.js, `stackful serve`)
  *   against the same handler with async/await (bench/server/async-handler.js,
  *   plain node); both on a keep-alive agent; 100 and 1,000 connections.
- * - workers: a CPU-bound route (bench/server/cpu.js, about 1 ms of JavaScript
- *   per request) under `stackful serve --workers 2` against `--workers 1`;
+ * - workers: a CPU-bound route (bench/server/cpu.js, a million xorshift steps,
+ *   about 2 ms of CPU per request here) under `stackful serve --workers 2` against `--workers 1`;
  *   100 connections.
  *
  * Each server is checked first: one request must answer 200 with the body the
@@ -28,11 +28,12 @@
  * --quick). Reported per run: 2xx responses per second, p50 and p99 latency.
  */
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Context } from '../lib/harness.js';
 import type { CaseAbout, JobParams, Mode } from '../lib/types.js';
 
@@ -116,7 +117,7 @@ const COMPARISONS: Record<string, Comparison> = {
     target: { text: 'the fiber handler ≥ 90% of the req/s of async/await, p99 ≤ 1.2×', met: (r, p99) => r >= 0.9 && p99 <= 1.2 },
   },
   workers: {
-    label: 'CPU-bound route (1 ms of JavaScript)',
+    label: 'CPU-bound route (a million xorshift steps per request)',
     path: '/',
     needsUpstream: false,
     sides: [
@@ -249,6 +250,51 @@ interface Run {
   p99: number;
   ok: number;
   failed: number;
+  /** CPU time of the server's processes during the run, per response, in µs. */
+  serverCpu?: number;
+  /** CPU time of autocannon (this process) and of the upstream during the run, per response, in µs. */
+  loadCpu?: number;
+  /** Cores kept busy during the run: by this case's processes (server, upstream, autocannon), and by anything on the machine. */
+  ourCores?: number;
+  machineCores?: number;
+}
+
+/** Busy and total CPU time of the whole machine so far, in clock ticks (the first line of /proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3]! - fields[4]!, total }; // less idle and iowait
+}
+
+/** Clock ticks per second, the unit of CPU times in /proc/<pid>/stat. */
+const CLOCK_TICKS = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
+})();
+
+/**
+ * CPU time used so far, in µs, by `pid` and every process below it (cluster
+ * workers, sync-rpc's worker), with what its finished children used (the
+ * curl or node that execSync / spawnSync started, once reaped).
+ */
+function cpuMicros(pid: number): number {
+  let ticks = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return (ticks / CLOCK_TICKS) * 1e6;
+}
+
+function ownCpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
 }
 
 async function load(port: number, urlPath: string, connections: number, seconds: number): Promise<Run> {
@@ -306,8 +352,10 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
   try {
     const env: Record<string, string> = { PORT: '0' };
     let upstreamPort: number | undefined;
+    let upstream: Running | undefined;
     if (comparison.needsUpstream) {
-      upstreamPort = (await startProcess('the upstream', [UPSTREAM, '--port', '0', '--delay', String(UPSTREAM_DELAY_MS)], {})).port;
+      upstream = await startProcess('the upstream', [UPSTREAM, '--port', '0', '--delay', String(UPSTREAM_DELAY_MS)], {});
+      upstreamPort = upstream.port;
       env.UPSTREAM_URL = `http://127.0.0.1:${upstreamPort}`;
     }
     const servers: Record<string, Running> = {};
@@ -329,7 +377,21 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
       for (let k = 0; k < 2; k++) {
         const side = comparison.sides[(r + k) % 2]!;
         const before = upstreamPort === undefined ? 0 : await upstreamRequests(upstreamPort);
-        const run = await load(servers[side.impl]!.port, comparison.path, connections, seconds);
+        const server = servers[side.impl]!;
+        const cpu = { server: cpuMicros(server.child.pid!), load: ownCpuMicros() + (upstream ? cpuMicros(upstream.child.pid!) : 0) };
+        const machine = machineTicks();
+        const wall = performance.now();
+        const run = await load(server.port, comparison.path, connections, seconds);
+        const elapsedMicros = (performance.now() - wall) * 1e3;
+        const machineAfter = machineTicks();
+        const serverCpu = cpuMicros(server.child.pid!) - cpu.server;
+        const loadCpu = ownCpuMicros() + (upstream ? cpuMicros(upstream.child.pid!) : 0) - cpu.load;
+        run.ourCores = (serverCpu + loadCpu) / elapsedMicros;
+        run.machineCores = ((machineAfter.busy - machine.busy) / CLOCK_TICKS) * 1e6 / elapsedMicros;
+        if (run.ok > 0) {
+          run.serverCpu = serverCpu / run.ok;
+          run.loadCpu = loadCpu / run.ok;
+        }
         await drain(servers[side.impl]!, comparison.path);
         if (upstreamPort !== undefined) {
           const calls = (await upstreamRequests(upstreamPort)) - before;
@@ -347,11 +409,26 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
       ctx.record({ row: `${row}: requests per second`, unit: 'req/s', impl: side.impl, samples: list.map((x) => x.reqPerSec), ops, order, ...(note ? { note } : {}) });
       ctx.record({ row: `${row}: p50 latency`, unit: 'ms', impl: side.impl, samples: list.map((x) => x.p50), ops, order: order + 1, chart: false });
       ctx.record({ row: `${row}: p99 latency`, unit: 'ms', impl: side.impl, samples: list.map((x) => x.p99), ops, order: order + 2, chart: false });
+      // Where the time goes: the server, autocannon and the upstream share the cores, so CPU per request bounds req/s.
+      const served = list.filter((x) => x.serverCpu !== undefined);
+      if (served.length > 0) {
+        ctx.record({ row: `${row}: CPU per response, server processes`, unit: 'µs', impl: side.impl, samples: served.map((x) => x.serverCpu!), order: order + 3, chart: false });
+        ctx.record({ row: `${row}: CPU per response, autocannon + upstream`, unit: 'µs', impl: side.impl, samples: served.map((x) => x.loadCpu!), order: order + 4, chart: false });
+      }
     }
-    const median = (impl: string, key: keyof Run): number => {
+    const median = (impl: string, key: 'reqPerSec' | 'p99'): number => {
       const sorted = samples[impl]!.map((x) => x[key]).sort((a, b) => a - b);
       return sorted[Math.floor(sorted.length / 2)]!;
     };
+    const cores = (impl: string, key: 'ourCores' | 'machineCores'): string => {
+      const sorted = samples[impl]!.map((x) => x[key]!).sort((x, y) => x - y);
+      return sorted[Math.floor(sorted.length / 2)]!.toFixed(2);
+    };
+    ctx.note(
+      `${row}: cores busy during a run (median), this case's processes / the whole machine: ` +
+        comparison.sides.map((side) => `${side.impl} ${cores(side.impl, 'ourCores')} / ${cores(side.impl, 'machineCores')}`).join(', ') +
+        ` of ${os.cpus().length}`,
+    );
     const [a, b] = comparison.sides;
     const ratio = median(a.impl, 'reqPerSec') / median(b.impl, 'reqPerSec');
     const p99Ratio = median(a.impl, 'p99') / median(b.impl, 'p99');
