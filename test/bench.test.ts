@@ -28,6 +28,28 @@ describe('npm run bench', () => {
     }
   });
 
+  it('the server case serves through `stackful serve` and async/await under autocannon and reports req/s, p50 and p99 (one job, --quick)', function () {
+    this.timeout(120_000);
+    // One job of the case, as the runner starts it: the whole case takes minutes.
+    const params = JSON.stringify({ comparison: 'handler', connections: 100 });
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/child.ts', 'server', 'quick', params], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 100_000,
+    });
+    assert.equal(r.status, 0, `the job exited with ${r.signal ?? r.status}\n${r.stderr}`);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { cells: Array<{ row: string; unit: string; impl: string; samples: number[] }>; notes: string[] };
+    for (const impl of ['serve', 'async']) {
+      for (const [metric, unit] of [['requests per second', 'req/s'], ['p50 latency', 'ms'], ['p99 latency', 'ms']]) {
+        const cell = result.cells.find((c) => c.impl === impl && c.row === `handler calling the upstream, 100 connections: ${metric}`);
+        assert.ok(cell, `${impl}: no ${metric} cell in ${r.stdout}`);
+        assert.equal(cell.unit, unit);
+        assert.ok(cell.samples.length === 1 && cell.samples[0]! > 0, `${impl} ${metric}: ${JSON.stringify(cell.samples)}`);
+      }
+    }
+    assert.ok(result.notes.some((n) => /serve ÷ async = [\d.]+× the req\/s/.test(n)), result.notes.join('\n'));
+  });
+
   it('refuses an unknown option with a usage message, not a stack trace', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--fast'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     assert.notEqual(r.status, 0);

@@ -20,6 +20,7 @@ export const cases: CaseEntry[] = [
   { name: 'sleep-zero', load: () => import('./sleep-zero.js') },
   { name: 'queue', load: () => import('./queue.js') },
   { name: 'read-file-sync', load: () => import('./read-file-sync.js') },
+  { name: 'server', load: () => import('./server.js') },
 ];
 
 export function findCase(name: string): CaseEntry {

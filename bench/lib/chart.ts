@@ -23,6 +23,7 @@ const UNIT_WORDS: Record<Unit, string> = {
   ms: 'milliseconds',
   bytes: 'bytes',
   count: 'count',
+  'req/s': 'requests per second',
 };
 
 function esc(text: string): string {
@@ -108,7 +109,7 @@ function panel(c: CaseResult, top: number): { svg: string; height: number } {
   }
   parts.push(`<line x1="${PLOT_X}" y1="${plotTop - 4}" x2="${PLOT_X}" y2="${plotBottom}" stroke="#888"/>`);
   parts.push(...groups);
-  parts.push(`<text x="${PLOT_X + PLOT_W / 2}" y="${plotBottom + 30}" font-size="12" text-anchor="middle" fill="#444">${esc(`${UNIT_WORDS[unit]}, log scale; shorter is better`)}</text>`);
+  parts.push(`<text x="${PLOT_X + PLOT_W / 2}" y="${plotBottom + 30}" font-size="12" text-anchor="middle" fill="#444">${esc(`${UNIT_WORDS[unit]}, log scale; ${unit === 'req/s' ? 'longer' : 'shorter'} is better`)}</text>`);
   return { svg: parts.join('\n'), height: plotBottom + 44 - top };
 }
 

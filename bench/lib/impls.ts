@@ -15,6 +15,9 @@ export const IMPLS: Record<string, ImplStyle> = {
   async: { label: 'async/await', color: '#009E73' },
   greenlet: { label: 'greenlet (Python)', color: '#CC79A7' },
   blocking: { label: 'blocking readFileSync', color: '#56B4E9' },
+  serve: { label: 'stackful serve', color: '#000000' },
+  'serve.workers2': { label: 'stackful serve --workers 2', color: '#666666' },
+  node: { label: 'plain node', color: '#56B4E9' },
 };
 
 const FALLBACK = ['#000000', '#999999'];

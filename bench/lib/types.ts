@@ -6,7 +6,7 @@
 export type Mode = 'quick' | 'full';
 
 /** Units a row can be measured in; every time and size is stored in its row's unit. */
-export type Unit = 'ns' | 'µs' | 'ms' | 'bytes' | 'count';
+export type Unit = 'ns' | 'µs' | 'ms' | 'bytes' | 'count' | 'req/s';
 
 /** What a case file exports (bench/cases/<name>.ts). */
 export interface CaseModule {
