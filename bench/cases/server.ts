@@ -16,6 +16,11 @@
  *   stackful/http's get() (bench/server/fiber-handler.js, `stackful serve`)
  *   against the same handler with async/await (bench/server/async-handler.js,
  *   plain node); both on a keep-alive agent; 100 and 1,000 connections.
+ * - gevent: the fiber handler against the same handler on gevent (pywsgi,
+ *   http.client made cooperative by monkey.patch_all(); bench/server/
+ *   gevent_handler.py, run with /usr/bin/python3 or BENCH_PYTHON), the
+ *   Python server this project follows; 100 connections; left out where
+ *   gevent cannot be imported.
  * - workers: a CPU-bound route (bench/server/cpu.js, a million xorshift steps,
  *   about 2 ms of CPU per request here) under `stackful serve --workers 2` against `--workers 1`;
  *   100 connections.
@@ -51,8 +56,10 @@ const UPSTREAM_DELAY_MS = 20;
 interface Side {
   /** The column: an implementation name known to bench/lib/impls.ts. */
   impl: string;
-  /** What follows `node` on the command line. */
+  /** What follows the command on the command line. */
   args: string[];
+  /** The program to run: this Node unless given (gevent's side runs Python). */
+  command?: string;
   /** How many "listening on" lines mean it is ready (one per worker). */
   listeners?: number;
 }
@@ -64,12 +71,21 @@ interface Comparison {
   needsUpstream: boolean;
   /** A command the server runs, looked for on the PATH: without it the job is left out, with a note. */
   requires?: string;
+  /** Whether the job can run here (a Python module present, ...); a reason to leave it out, or undefined. */
+  unavailable?: () => string | undefined;
   /** The two sides: the first is divided by the second in the ratio note. */
   sides: [Side, Side];
   /** What the first response must be: the same for both sides. */
   expect(body: string): boolean;
-  /** The target of the issue, in words, and the test of the ratio of req/s. */
-  target: { text: string; met(ratio: number, p99Ratio: number): boolean };
+  /** The target of the issue, in words, and the test of the ratio of req/s; none for a reference row. */
+  target?: { text: string; met(ratio: number, p99Ratio: number): boolean };
+}
+
+/** The Python that runs gevent's side (BENCH_PYTHON, as for the greenlet column of ping-pong). */
+const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
+
+function pythonHas(module: string): boolean {
+  return spawnSync(PYTHON, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
 }
 
 const upstreamBody = (body: string): boolean => {
@@ -116,6 +132,17 @@ const COMPARISONS: Record<string, Comparison> = {
     expect: upstreamBody,
     target: { text: 'the fiber handler ≥ 90% of the req/s of async/await, p99 ≤ 1.2×', met: (r, p99) => r >= 0.9 && p99 <= 1.2 },
   },
+  gevent: {
+    label: 'handler calling the upstream, against gevent',
+    path: '/',
+    needsUpstream: true,
+    unavailable: () => (pythonHas('gevent') ? undefined : `${PYTHON} cannot import gevent (Debian: apt-get install python3-gevent)`),
+    sides: [
+      { impl: 'serve', args: [CLI, 'serve', path.join(APPS, 'fiber-handler.js')] },
+      { impl: 'gevent', command: PYTHON, args: [path.join(APPS, 'gevent_handler.py')] },
+    ],
+    expect: upstreamBody,
+  },
   workers: {
     label: 'CPU-bound route (a million xorshift steps per request)',
     path: '/',
@@ -136,6 +163,7 @@ export function jobs(_mode: Mode): JobParams[] {
     { comparison: 'unchanged-curl', connections: 100 },
     { comparison: 'handler', connections: 100 },
     { comparison: 'handler', connections: 1000 },
+    { comparison: 'gevent', connections: 100 },
     { comparison: 'workers', connections: 100 },
   ];
 }
@@ -151,9 +179,9 @@ interface Running {
 
 const started: ChildProcess[] = [];
 
-/** Starts `node args` and waits (60 s at most) for `listeners` lines "listening on http://127.0.0.1:PORT". */
-async function startProcess(name: string, args: string[], env: Record<string, string>, listeners = 1): Promise<Running> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `command args` (this Node by default) and waits (60 s at most) for `listeners` lines "listening on http://127.0.0.1:PORT". */
+async function startProcess(name: string, args: string[], env: Record<string, string>, listeners = 1, command = process.execPath): Promise<Running> {
+  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   const running: Running = { child, output: '', port: 0 };
   child.stdout!.on('data', (piece) => (running.output += piece));
@@ -348,6 +376,11 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
     ctx.note(`${row}: left out, ${comparison.requires} is not installed`);
     return;
   }
+  const unavailable = comparison.unavailable?.();
+  if (unavailable !== undefined) {
+    ctx.note(`${row}: left out, ${unavailable}`);
+    return;
+  }
   const order = Object.keys(COMPARISONS).indexOf(String(params.comparison)) * 10_000 + connections;
   try {
     const env: Record<string, string> = { PORT: '0' };
@@ -360,7 +393,7 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
     }
     const servers: Record<string, Running> = {};
     for (const side of comparison.sides) {
-      const server = await startProcess(side.impl, side.args, env, side.listeners);
+      const server = await startProcess(side.impl, side.args, env, side.listeners, side.command);
       const first = await getText(server.port, comparison.path);
       if (first.status !== 200 || !comparison.expect(first.body)) {
         throw new Error(`server: ${side.impl} (${side.args.map((a) => path.relative(ROOT, a) || a).join(' ')}) answered ${first.status} ${first.body.slice(0, 300)}`);
@@ -434,7 +467,9 @@ export async function measure(ctx: Context, params: JobParams): Promise<void> {
     const p99Ratio = median(a.impl, 'p99') / median(b.impl, 'p99');
     ctx.note(
       `${row}: ${a.impl} ÷ ${b.impl} = ${ratioText(ratio)} the req/s, ${ratioText(p99Ratio)} the p99 latency; ` +
-        `target: ${comparison.target.text} (${comparison.target.met(ratio, p99Ratio) ? 'met' : 'not met'} here)`,
+        (comparison.target === undefined
+          ? 'a reference row (no target)'
+          : `target: ${comparison.target.text} (${comparison.target.met(ratio, p99Ratio) ? 'met' : 'not met'} here)`),
     );
   } finally {
     await stopAll();

@@ -18,6 +18,7 @@ export const IMPLS: Record<string, ImplStyle> = {
   serve: { label: 'stackful serve', color: '#000000' },
   'serve.workers2': { label: 'stackful serve --workers 2', color: '#666666' },
   node: { label: 'plain node', color: '#56B4E9' },
+  gevent: { label: 'gevent (Python)', color: '#CC79A7' },
 };
 
 const FALLBACK = ['#000000', '#999999'];
