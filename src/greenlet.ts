@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { Fiber } from './fiber.js';
 import { FiberError, FiberExit, invalidArgType } from './errors.js';
-import { callSoon, currentFiberFor, spawnSites, throwInto, Waiter } from './hub.js';
+import { callSoon, currentFiberFor, enqueue, resumeTarget, spawnSites, throwInto, Waiter, type Resumable } from './hub.js';
 import { Timeout } from './timeout.js';
 
 export type GreenletState = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -33,7 +33,7 @@ export function setSpawnSites(enabled: boolean): void {
   recordSpawnSites = enabled;
 }
 
-export class Greenlet<T = unknown> implements PromiseLike<T> {
+export class Greenlet<T = unknown> implements PromiseLike<T>, Resumable {
   readonly id = nextGreenletId++;
   readonly name: string;
   readonly fiber: Fiber;
@@ -94,9 +94,13 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   start(): void {
     if (this.#started || this.#dead) return;
     this.#started = true;
-    callSoon(() => {
-      if (!this.#dead && this.fiber.state === 'new') this.fiber.switch();
-    });
+    // The greenlet is its own ready-queue entry: a fiber that parks may start it directly.
+    enqueue(this);
+  }
+
+  /** @internal For the ready queue: the fiber to start, unless it was killed or started meanwhile. */
+  [resumeTarget](): Fiber | undefined {
+    return !this.#dead && this.fiber.state === 'new' ? this.fiber : undefined;
   }
 
   /** Starts the greenlet after `ms` milliseconds. */

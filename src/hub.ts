@@ -10,19 +10,41 @@
  * the next loop turn, or, when a fiber woke another, right after the current
  * callback for up to SLICE_MS between loop turns.
  */
+import { performance } from 'node:perf_hooks';
 import { Fiber, liveFibers } from './fiber.js';
 import { FiberError } from './errors.js';
 
 // --- the ready queue -------------------------------------------------------
 
-let ready: Array<() => void> = [];
+/**
+ * An entry of the ready queue that resumes (or starts) one fiber, rather than
+ * running a callback: a fiber that parks may switch straight to that fiber
+ * instead of going through the hub. `[resumeTarget]()` says which fiber (to
+ * be switched to if it is suspended, or started if it is new), or undefined
+ * when the entry has gone stale (the wait it was for has ended); it has no
+ * side effects. The fiber is switched to with the entry itself as the
+ * value, so a wait can tell its own resume from a stray switch.
+ */
+export const resumeTarget: unique symbol = Symbol('stackful.resumeTarget');
+export interface Resumable {
+  [resumeTarget](): Fiber | undefined;
+}
+type Entry = (() => void) | Resumable;
+
+// A deque: queue[head] is the oldest entry; `taken` counts the entries ever
+// taken, so a drain can stop at what was ready when it began even while
+// fibers take entries from under it.
+let queue: Entry[] = [];
+let head = 0;
+let taken = 0;
 let drainScheduled = false;
+const RESOLVED = Promise.resolve();
 
 /**
  * How long fibers may keep waking one another (a queue handoff, an event,
- * sleep(0)) through drains chained as microtasks, with no event-loop turn in
- * between: a drain costs a fraction of a microsecond that way, against about
- * two for a loop turn. Past this, the next drain waits for the loop again, so
+ * sleep(0)) with no event-loop turn in between: a fiber that parks switches
+ * straight to the next ready fiber, and drains chain as microtasks. Past
+ * this, parking goes to the hub and the next drain waits for the loop, so
  * timers and I/O get their turn at least this often (gevent's switch
  * interval plays the same part).
  */
@@ -30,48 +52,98 @@ let SLICE_MS = 1;
 let loopTurnAt = performance.now(); // when a drain last ran from the event loop
 
 /**
+ * Reading the clock costs 50-100 ns here, as much as the rest of a handoff:
+ * after a reading that found the slice open, the next CLOCK_EVERY - 1 checks
+ * trust it (gevent reads its clock every 50 callbacks for the same reason).
+ * A slice may so run over by that many handoffs.
+ */
+const CLOCK_EVERY = 32;
+let trusted = 0; // checks left that need no clock
+
+/**
  * Internal, for tests: sets SLICE_MS and returns the previous value (0: every
- * drain waits for an event-loop turn, so the hub can act between drains).
+ * drain waits for an event-loop turn and every park goes to the hub, so the
+ * hub can act between drains).
  */
 export function setDrainSlice(ms: number): number {
   const previous = SLICE_MS;
   SLICE_MS = ms;
+  trusted = 0;
   return previous;
+}
+
+/** Whether fibers may still hand off to one another without an event-loop turn. */
+function inSlice(): boolean {
+  if (trusted > 0) {
+    trusted--;
+    return true;
+  }
+  if (performance.now() - loopTurnAt >= SLICE_MS) return false;
+  trusted = CLOCK_EVERY - 1;
+  return true;
 }
 
 /** Runs `callback` on the hub as soon as possible, after the callbacks already queued. */
 export function callSoon(callback: () => void): void {
-  ready.push(callback);
+  enqueue(callback);
+}
+
+/** Queues `entry` and makes sure a drain will run it. */
+export function enqueue(entry: Entry): void {
+  queue.push(entry);
   if (drainScheduled) return;
   drainScheduled = true;
-  // Woken by a fiber: the hub drains right after the current callback, while
-  // the slice lasts. Woken from the hub itself (a timer, I/O, spawn() on the
-  // root): on the next loop turn.
-  if (Fiber.current !== Fiber.root && performance.now() - loopTurnAt < SLICE_MS) queueMicrotask(drainFromMicrotask);
+  // Woken by a fiber: the hub drains right after the current callback (a
+  // promise reaction: queueMicrotask would cost an AsyncResource per call),
+  // while the slice lasts. Woken from the hub itself (a timer, I/O, spawn() on
+  // the root): on the next loop turn.
+  if (Fiber.current !== Fiber.root && inSlice()) void RESOLVED.then(drainFromMicrotask);
   else setImmediate(drainFromLoop);
 }
 
 function drainFromLoop(): void {
   loopTurnAt = performance.now();
+  trusted = 0;
   drain();
 }
 
 function drainFromMicrotask(): void {
   // Microtasks normally run on the hub; should a checkpoint ever run on a
-  // fiber's stack, the hub drains on the next loop turn instead.
-  if (Fiber.current !== Fiber.root) setImmediate(drainFromLoop);
+  // fiber's stack, the hub drains on the next loop turn instead. So does a
+  // drain whose slice ran out while it waited (fibers handing off among
+  // themselves until then): the loop gets its turn first.
+  if (Fiber.current !== Fiber.root || !inSlice()) setImmediate(drainFromLoop);
   else drain();
+}
+
+/** The oldest entry, removed from the queue (the queue must not be empty). */
+function shift(): Entry {
+  const entry = queue[head]!;
+  queue[head++] = undefined as never; // let it be collected
+  taken++;
+  if (head === queue.length) {
+    queue = [];
+    head = 0;
+  } else if (head >= 1024 && head * 2 >= queue.length) {
+    queue = queue.slice(head);
+    head = 0;
+  }
+  return entry;
 }
 
 function drain(): void {
   drainScheduled = false;
   // Only what was ready when this drain began: a fiber that makes itself
   // ready again (sleep(0)) runs in the next drain, after every other one.
-  const batch = ready;
-  ready = [];
-  for (let i = 0; i < batch.length; i++) {
+  const end = taken + queue.length - head;
+  while (taken < end && head < queue.length) {
+    const entry = shift();
     try {
-      batch[i]!();
+      if (typeof entry === 'function') entry();
+      else {
+        const fiber = entry[resumeTarget]();
+        if (fiber !== undefined && (fiber.state === 'suspended' || fiber.state === 'new')) fiber.switch(entry);
+      }
     } catch (err) {
       // A hub callback must not take the others down; surface it like Node would.
       process.nextTick(() => {
@@ -79,6 +151,38 @@ function drain(): void {
       });
     }
   }
+}
+
+/**
+ * Switches the running fiber away until something resumes it; returns the
+ * value it was resumed with. While the slice lasts and the oldest ready entry
+ * resumes a fiber, it switches straight to that fiber (one switch instead of
+ * two, and no drain); otherwise to the hub, which runs the ready queue and
+ * the event loop. Either way the fiber is suspended at this call, so kill()
+ * and Timeout reach it the same way.
+ */
+export function park(): unknown {
+  const current = Fiber.current;
+  while (head < queue.length) {
+    const entry = queue[head]!;
+    if (typeof entry === 'function') break; // hub callbacks run on the hub
+    const fiber = entry[resumeTarget]();
+    if (fiber === current) break; // its own turn (sleep(0) with nothing else ready): via the hub
+    if (!inSlice()) break;
+    shift();
+    if (fiber === undefined || fiber.state === 'dead') continue; // stale: its wait is over
+    try {
+      return fiber.switch(entry);
+    } catch (err) {
+      // Starting a fiber can fail before anything moved (no stack to be had):
+      // that is the hub's error, as if the hub had started it, not this wait's.
+      if (fiber.state !== 'new') throw err;
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+  return Fiber.root.switch();
 }
 
 // --- parking ---------------------------------------------------------------
@@ -111,15 +215,16 @@ const parkInfo = new WeakMap<Fiber, ParkInfo>();
  * (gevent's Waiter). `wait()` parks the calling fiber until `wake(value)` or
  * `fail(err)`; waking before the wait makes the wait return at once.
  *
- * Contract: the resume always happens on the hub. Woken from the hub (an
- * event-loop callback), the fiber runs at once, inside the wake() call; woken
- * from a fiber, it runs on the next drain of the ready queue. An exception
+ * Contract: woken from the hub (an event-loop callback), the fiber runs at
+ * once, inside the wake() call; woken from a fiber, it joins the ready queue
+ * and runs when its turn comes: switched to straight from the next fiber that
+ * parks, or from the hub's next drain. An exception
  * thrown into the waiting fiber (kill(), a Timeout) unwinds out of wait() even
  * if a wake() came first but had not been delivered yet; the caller decides
  * what to do with a value that arrived too late (see `settled`). A resume that
  * was queued for a wait that has since ended is dropped.
  */
-export class Waiter<T = unknown> {
+export class Waiter<T = unknown> implements Resumable {
   #fiber: Fiber | undefined;
   #settled = false;
   #failed = false;
@@ -148,7 +253,7 @@ export class Waiter<T = unknown> {
       this.#fiber = fiber;
       try {
         // Whatever the hub passes back is ignored: the outcome is in this waiter.
-        while (!this.#settled) Fiber.root.switch();
+        while (!this.#settled) park();
       } finally {
         info.parked = false;
         this.#fiber = undefined;
@@ -178,10 +283,13 @@ export class Waiter<T = unknown> {
       if (fiber.state === 'suspended') fiber.switch();
       return;
     }
-    callSoon(() => {
-      // Only if the fiber still waits here: a timeout or kill may have ended the wait.
-      if (this.#fiber === fiber && fiber.state === 'suspended') fiber.switch();
-    });
+    // The waiter itself is the ready-queue entry: no closure per wake.
+    enqueue(this);
+  }
+
+  /** @internal The fiber to resume: only if it still waits here (a timeout or kill may have ended the wait). */
+  [resumeTarget](): Fiber | undefined {
+    return this.#fiber;
   }
 }
 
@@ -233,17 +341,23 @@ process.on('beforeExit', () => {
 function yieldToHub(): void {
   const fiber = Fiber.current;
   if (fiber === Fiber.root) currentFiberFor('sleep');
-  const turn = { woken: false, left: false };
-  callSoon(() => {
-    if (turn.left || fiber.state !== 'suspended') return;
-    turn.woken = true;
-    fiber.switch();
-  });
+  const turn = new Turn(fiber);
+  enqueue(turn);
   try {
-    do Fiber.root.switch();
-    while (!turn.woken);
+    // Resumed with `turn` itself when the queue reaches it; anything else is a stray switch.
+    while (park() !== turn);
   } finally {
     turn.left = true;
+  }
+}
+
+/** A sleep(0)'s place in the ready queue. */
+class Turn implements Resumable {
+  left = false;
+  constructor(readonly fiber: Fiber) {}
+
+  [resumeTarget](): Fiber | undefined {
+    return this.left ? undefined : this.fiber;
   }
 }
 
