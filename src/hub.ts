@@ -10,6 +10,7 @@
  * the next loop turn, or, when a fiber woke another, right after the current
  * callback for up to SLICE_MS between loop turns.
  */
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Fiber, liveFibers } from './fiber.js';
 import { FiberError } from './errors.js';
@@ -154,6 +155,36 @@ function drain(): void {
 }
 
 /**
+ * For a fiber about to finish with the hub as its parent (a greenlet): the
+ * ready entry it can finish into, its parent set to that entry's fiber, so
+ * that finishing and resuming the next fiber is one switch instead of two.
+ * The fiber's function returns the entry, which the resumed fiber receives
+ * as if it had been resumed from the queue. Undefined when the next entry is
+ * for the hub (a callback, a fiber to start), the slice is over, or the fiber
+ * has another parent (kill() makes the killer the parent: it must get
+ * control back).
+ */
+export function finishInto(fiber: Fiber): Resumable | undefined {
+  if (fiber.parent !== Fiber.root) return undefined;
+  while (head < queue.length) {
+    const entry = queue[head]!;
+    if (typeof entry === 'function') return undefined;
+    const target = entry[resumeTarget]();
+    if (target !== undefined) {
+      if (target.state !== 'suspended') return undefined;
+      // A fiber this one created (directly or not) cannot become its parent.
+      for (let f: Fiber | null = target; f !== null; f = f.parent) if (f === fiber) return undefined;
+    }
+    if (!inSlice()) return undefined;
+    shift();
+    if (target === undefined) continue; // stale
+    fiber.parent = target;
+    return entry;
+  }
+  return undefined;
+}
+
+/**
  * Switches the running fiber away until something resumes it; returns the
  * value it was resumed with. While the slice lasts and the oldest ready entry
  * resumes a fiber, it switches straight to that fiber (one switch instead of
@@ -203,8 +234,30 @@ export function currentFiberFor(operation: string, subject?: string): Fiber {
 
 /** What a fiber waits on, while it is parked (for the "blocked forever" report). */
 interface ParkInfo {
-  what: string;
+  what: string | (() => string);
   parked: boolean;
+  /** Where it waits, asked for only by that report (see probeWaitSite). */
+  site?: { stack?: string };
+}
+
+/**
+ * The value the "blocked forever" report switches into a parked fiber with:
+ * its wait records where it waits and parks again (nothing else changes).
+ */
+const PROBE: unique symbol = Symbol('stackful.probe');
+
+/** This package's own code, built and (with source maps) as written: its frames are left out of the sites shown. */
+const OWN_CODE = ['dist', 'src'].map((dir) => path.join(__dirname, '..', dir) + path.sep);
+
+/** The first three frames of `stack` outside this package, as "at ..." lines, or undefined when there are none. */
+export function userFrames(stack: string | undefined): string | undefined {
+  const frames = stack
+    ?.split('\n')
+    .slice(1)
+    .filter((line) => !OWN_CODE.some((dir) => line.includes(dir)))
+    .slice(0, 3)
+    .join('\n');
+  return frames ? `at ${frames.trim().replace(/^at /, '')}` : undefined;
 }
 
 // One record per fiber that ever parked, reused: no map churn on the switch path.
@@ -239,10 +292,14 @@ export class Waiter<T = unknown> implements Resumable {
     return this.#settled;
   }
 
-  wait(what = 'Waiter.wait'): T {
+  /**
+   * `what` names what the fiber waits for in the "blocked forever" report: a
+   * string, or a function returning it (called only if the report is made).
+   */
+  wait(what: string | (() => string) = 'Waiter.wait'): T {
     if (!this.#settled) {
       const fiber = Fiber.current;
-      if (fiber === Fiber.root) currentFiberFor('wait', `(${what})`);
+      if (fiber === Fiber.root) currentFiberFor('wait', `(${typeof what === 'function' ? what() : what})`);
       let info = parkInfo.get(fiber);
       if (info === undefined) {
         info = { what, parked: false };
@@ -253,7 +310,7 @@ export class Waiter<T = unknown> implements Resumable {
       this.#fiber = fiber;
       try {
         // Whatever the hub passes back is ignored: the outcome is in this waiter.
-        while (!this.#settled) park();
+        while (!this.#settled) if (park() === PROBE) recordWaitSite(info);
       } finally {
         info.parked = false;
         this.#fiber = undefined;
@@ -312,22 +369,48 @@ export const spawnSites = new WeakMap<Fiber, { readonly spawnedAt: string | unde
  * exit code was already set.
  */
 process.on('beforeExit', () => {
-  const stuck: Array<[Fiber, string]> = [];
+  const stuck: Array<[Fiber, ParkInfo]> = [];
   for (const fiber of liveFibers()) {
     const info = parkInfo.get(fiber);
-    if (info?.parked) stuck.push([fiber, info.what]);
+    if (info?.parked) stuck.push([fiber, info]);
   }
   if (stuck.length === 0) return;
   const lines = [`stackful: the event loop has no more work, but ${stuck.length} fiber(s) still wait and can never be woken:`];
-  for (const [fiber, what] of stuck) {
-    parkInfo.get(fiber)!.parked = false; // reported once
-    lines.push(`  ${fiber} waits in ${what}`);
+  for (const [fiber, info] of stuck) {
+    info.parked = false; // reported once
+    lines.push(`  ${fiber} waits in ${typeof info.what === 'function' ? info.what() : info.what}`);
+    const waitsAt = userFrames(probeWaitSite(fiber, info));
+    if (waitsAt) lines.push(`    ${waitsAt.replace(/\n\s*/g, '\n    ')}`);
     const site = spawnSites.get(fiber)?.spawnedAt;
     if (site) lines.push(`    spawned ${site.trim().replace(/\n\s*/g, '\n      ')}`);
   }
   process.stderr.write(`${lines.join('\n')}\n`);
   if (!process.exitCode) process.exitCode = 1;
 });
+
+/**
+ * Where a parked fiber waits: recorded by the fiber itself, on its own stack,
+ * when the report switches into it with PROBE (its wait then parks again).
+ * Nothing is recorded while fibers run, so waits cost nothing for this.
+ */
+function probeWaitSite(fiber: Fiber, info: ParkInfo): string | undefined {
+  if (fiber.state !== 'suspended' || Fiber.current !== Fiber.root) return undefined;
+  try {
+    fiber.switch(PROBE);
+  } catch {
+    return undefined; // the report goes on without it
+  }
+  return info.site?.stack;
+}
+
+function recordWaitSite(info: ParkInfo): void {
+  const site: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 12;
+  Error.captureStackTrace(site, recordWaitSite);
+  Error.stackTraceLimit = limit;
+  info.site = site;
+}
 
 // --- sleep and wait ---------------------------------------------------------
 

@@ -1,11 +1,11 @@
 // Reports that the hub prints on stderr.
-// Usage: hub-report.js <blocked|blocked-unrecorded|unjoined|handled|listener>
+// Usage: hub-report.js <blocked|blocked-recorded|unjoined|handled|listener>
 'use strict';
 const { setSpawnSites, spawn, sleep, Waiter } = require('stackful');
 
 const mode = process.argv[2];
-if (mode === 'blocked-unrecorded') setSpawnSites(false);
-if (mode === 'blocked' || mode === 'blocked-unrecorded') {
+if (mode === 'blocked-recorded') setSpawnSites(true);
+if (mode === 'blocked' || mode === 'blocked-recorded') {
   spawn(function waitsForever() {
     new Waiter().wait('Queue.get');
   });
