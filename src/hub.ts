@@ -12,7 +12,7 @@
  */
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Fiber, liveFibers } from './fiber.js';
+import { Fiber, liveFibers, switchWith } from './fiber.js';
 import { FiberError } from './errors.js';
 
 // --- the ready queue -------------------------------------------------------
@@ -32,11 +32,15 @@ export interface Resumable {
 }
 type Entry = (() => void) | Resumable;
 
-// A deque: queue[head] is the oldest entry; `taken` counts the entries ever
-// taken, so a drain can stop at what was ready when it began even while
-// fibers take entries from under it.
-let queue: Entry[] = [];
+// A ring buffer: `size` entries from ring[head], wrapping around; it keeps
+// its storage when it empties (a new array per message was most of the
+// garbage of a queue handoff) and grows by doubling. `taken` counts the
+// entries ever taken, so a drain can stop at what was ready when it began even
+// while fibers take entries from under it.
+let ring: Array<Entry | undefined> = new Array<Entry | undefined>(64).fill(undefined);
+let mask = 63;
 let head = 0;
+let size = 0;
 let taken = 0;
 let drainScheduled = false;
 const RESOLVED = Promise.resolve();
@@ -91,7 +95,8 @@ export function callSoon(callback: () => void): void {
 
 /** Queues `entry` and makes sure a drain will run it. */
 export function enqueue(entry: Entry): void {
-  queue.push(entry);
+  if (size > mask) grow();
+  ring[(head + size++) & mask] = entry;
   if (drainScheduled) return;
   drainScheduled = true;
   // Woken by a fiber: the hub drains right after the current callback (a
@@ -117,18 +122,21 @@ function drainFromMicrotask(): void {
   else drain();
 }
 
+function grow(): void {
+  const bigger = new Array<Entry | undefined>(ring.length * 2).fill(undefined);
+  for (let i = 0; i < size; i++) bigger[i] = ring[(head + i) & mask];
+  ring = bigger;
+  mask = bigger.length - 1;
+  head = 0;
+}
+
 /** The oldest entry, removed from the queue (the queue must not be empty). */
 function shift(): Entry {
-  const entry = queue[head]!;
-  queue[head++] = undefined as never; // let it be collected
+  const entry = ring[head]!;
+  ring[head] = undefined; // let it be collected
+  head = (head + 1) & mask;
+  size--;
   taken++;
-  if (head === queue.length) {
-    queue = [];
-    head = 0;
-  } else if (head >= 1024 && head * 2 >= queue.length) {
-    queue = queue.slice(head);
-    head = 0;
-  }
   return entry;
 }
 
@@ -136,14 +144,14 @@ function drain(): void {
   drainScheduled = false;
   // Only what was ready when this drain began: a fiber that makes itself
   // ready again (sleep(0)) runs in the next drain, after every other one.
-  const end = taken + queue.length - head;
-  while (taken < end && head < queue.length) {
+  const end = taken + size;
+  while (taken < end && size > 0) {
     const entry = shift();
     try {
       if (typeof entry === 'function') entry();
       else {
         const fiber = entry[resumeTarget]();
-        if (fiber !== undefined && (fiber.state === 'suspended' || fiber.state === 'new')) fiber.switch(entry);
+        if (fiber !== undefined && (fiber.state === 'suspended' || fiber.state === 'new')) switchWith(fiber, entry);
       }
     } catch (err) {
       // A hub callback must not take the others down; surface it like Node would.
@@ -166,8 +174,8 @@ function drain(): void {
  */
 export function finishInto(fiber: Fiber): Resumable | undefined {
   if (fiber.parent !== Fiber.root) return undefined;
-  while (head < queue.length) {
-    const entry = queue[head]!;
+  while (size > 0) {
+    const entry = ring[head]!;
     if (typeof entry === 'function') return undefined;
     const target = entry[resumeTarget]();
     if (target !== undefined) {
@@ -194,8 +202,8 @@ export function finishInto(fiber: Fiber): Resumable | undefined {
  */
 export function park(): unknown {
   const current = Fiber.current;
-  while (head < queue.length) {
-    const entry = queue[head]!;
+  while (size > 0) {
+    const entry = ring[head]!;
     if (typeof entry === 'function') break; // hub callbacks run on the hub
     const fiber = entry[resumeTarget]();
     if (fiber === current) break; // its own turn (sleep(0) with nothing else ready): via the hub
@@ -203,7 +211,7 @@ export function park(): unknown {
     shift();
     if (fiber === undefined || fiber.state === 'dead') continue; // stale: its wait is over
     try {
-      return fiber.switch(entry);
+      return switchWith(fiber, entry);
     } catch (err) {
       // Starting a fiber can fail before anything moved (no stack to be had):
       // that is the hub's error, as if the hub had started it, not this wait's.
@@ -213,7 +221,7 @@ export function park(): unknown {
       });
     }
   }
-  return Fiber.root.switch();
+  return switchWith(Fiber.root, undefined);
 }
 
 // --- parking ---------------------------------------------------------------
@@ -237,7 +245,18 @@ interface ParkInfo {
   what: string | (() => string);
   parked: boolean;
   /** Where it waits, asked for only by that report (see probeWaitSite). */
-  site?: { stack?: string };
+  site: { stack?: string } | undefined;
+  /** Its sleep(0) turn, reused from one call to the next. */
+  turn: Turn | undefined;
+}
+
+function infoOf(fiber: Fiber): ParkInfo {
+  let info = parkInfo.get(fiber);
+  if (info === undefined) {
+    info = { what: '', parked: false, site: undefined, turn: undefined };
+    parkInfo.set(fiber, info);
+  }
+  return info;
 }
 
 /**
@@ -301,10 +320,7 @@ export class Waiter<T = unknown> implements Resumable {
       const fiber = Fiber.current;
       if (fiber === Fiber.root) currentFiberFor('wait', `(${typeof what === 'function' ? what() : what})`);
       let info = parkInfo.get(fiber);
-      if (info === undefined) {
-        info = { what, parked: false };
-        parkInfo.set(fiber, info);
-      }
+      if (info === undefined) info = infoOf(fiber);
       info.what = what;
       info.parked = true;
       this.#fiber = fiber;
@@ -337,7 +353,7 @@ export class Waiter<T = unknown> implements Resumable {
     const fiber = this.#fiber;
     if (fiber === undefined) return;
     if (Fiber.current === Fiber.root) {
-      if (fiber.state === 'suspended') fiber.switch();
+      if (fiber.state === 'suspended') switchWith(fiber, undefined);
       return;
     }
     // The waiter itself is the ready-queue entry: no closure per wake.
@@ -424,11 +440,19 @@ function recordWaitSite(info: ParkInfo): void {
 function yieldToHub(): void {
   const fiber = Fiber.current;
   if (fiber === Fiber.root) currentFiberFor('sleep');
-  const turn = new Turn(fiber);
+  // One turn per fiber, reused: no garbage per sleep(0), which matters when
+  // every scavenge walks the stacks of the fibers that ran. A turn still in
+  // the queue (its sleep(0) left by an exception) is not reused.
+  const info = infoOf(fiber);
+  let turn = info.turn;
+  if (turn === undefined || turn.queued) turn = info.turn = new Turn(fiber);
+  turn.left = false;
+  turn.queued = true;
   enqueue(turn);
   try {
     // Resumed with `turn` itself when the queue reaches it; anything else is a stray switch.
     while (park() !== turn);
+    turn.queued = false; // taken off the queue to resume this fiber
   } finally {
     turn.left = true;
   }
@@ -437,6 +461,7 @@ function yieldToHub(): void {
 /** A sleep(0)'s place in the ready queue. */
 class Turn implements Resumable {
   left = false;
+  queued = false;
   constructor(readonly fiber: Fiber) {}
 
   [resumeTarget](): Fiber | undefined {

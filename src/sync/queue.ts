@@ -28,6 +28,7 @@ abstract class QueueCore<T> {
   /** The buffer, a deque: items[head] is the oldest. */
   #items: T[] = [];
   #head = 0;
+  #tail = 0; // items[head..tail) are buffered; the array keeps its storage when it empties
   /** Each is woken holding its item. */
   #getters = new Line<Waiter<T>>();
   /** Each is woken once its item has entered the buffer (or gone to a getter). */
@@ -44,7 +45,7 @@ abstract class QueueCore<T> {
 
   /** Items in the buffer. */
   qsize(): number {
-    return this.#items.length - this.#head;
+    return this.#tail - this.#head;
   }
 
   empty(): boolean {
@@ -194,12 +195,15 @@ abstract class QueueCore<T> {
       return;
     }
     if (this.#head > 0) this.#items[--this.#head] = item;
-    else this.#items.unshift(item);
+    else {
+      this.#items.splice(0, 0, item);
+      this.#tail++;
+    }
     this.#wakePeekers();
   }
 
   #push(item: T): void {
-    this.#items.push(item);
+    this.#items[this.#tail++] = item;
     this.#wakePeekers();
   }
 
@@ -207,11 +211,12 @@ abstract class QueueCore<T> {
     const item = this.#items[this.#head]!;
     this.#items[this.#head] = undefined as T; // let it be collected
     this.#head++;
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
+    if (this.#head === this.#tail) {
+      this.#head = this.#tail = 0;
+      if (this.#items.length > 4096) this.#items = []; // a burst is over: do not keep its storage
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#tail) {
+      this.#items = this.#items.slice(this.#head, this.#tail);
+      this.#tail -= this.#head;
       this.#head = 0;
     }
     return item;
