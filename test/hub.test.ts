@@ -233,6 +233,44 @@ describe('Greenlet', () => {
     assert.deepEqual(log, ['finally', 'dead true successful true']);
   });
 
+  it('Fiber#kill() of a parked greenlet from a fiber returns to the killer, even with other fibers ready', async () => {
+    // A finishing greenlet switches straight into the next ready fiber; one
+    // being killed with Fiber#kill() must go back to its killer instead.
+    const log: string[] = [];
+    await runInFiber(() => {
+      const victim = spawn(() => {
+        try {
+          sleep(10_000);
+        } finally {
+          log.push('victim finally');
+        }
+      });
+      const other = spawn(() => {
+        for (let i = 0; i < 3; i++) {
+          log.push(`other ${i}`);
+          sleep(0);
+        }
+      });
+      sleep(0); // both have started: the victim sleeps, the other is in the ready queue
+      victim.fiber.kill();
+      log.push(`killer back, victim dead: ${victim.fiber.dead}`);
+      other.join();
+    });
+    assert.deepEqual(log, ['other 0', 'victim finally', 'killer back, victim dead: true', 'other 1', 'other 2']);
+  });
+
+  it('a greenlet that finishes wakes its joiner before fibers that became ready after it', async () => {
+    const log: string[] = [];
+    await runInFiber(() => {
+      const g = spawn(() => log.push('g runs'));
+      g.join(); // g finishes straight into this fiber, its joiner
+      log.push('joined');
+      const later = spawn(() => log.push('later runs'));
+      later.join();
+    });
+    assert.deepEqual(log, ['g runs', 'joined', 'later runs']);
+  });
+
   it('kill() of a greenlet that has not started means it never runs', async () => {
     let ran = false;
     const g = spawn(() => {
@@ -356,6 +394,13 @@ describe('hub reports', () => {
     assert.equal(child.status, 1, describeChild(child));
     assert.match(child.stderr, /Fiber #\d+ \("waitsForever"\) waits in Queue\.get\n {4}at waitsForever .*hub-report\.js:10/);
     assert.match(child.stderr, /spawned at .*hub-report\.js:9:\d+/);
+  });
+
+  it('says which greenlet a fiber stuck in join() waits for, and where it joins', () => {
+    const child = runChild('hub-report.js', ['blocked-join']);
+    assert.equal(child.status, 1, describeChild(child));
+    assert.match(child.stderr, /2 fiber\(s\) still wait/);
+    assert.match(child.stderr, /Fiber #\d+ \("joiner"\) waits in join\(Greenlet #\d+ \("waitsForever"\)\)\n {4}at joiner .*hub-report\.js:\d+/);
   });
 
   it('reports an exception of a greenlet nobody joined', () => {

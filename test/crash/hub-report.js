@@ -1,5 +1,5 @@
 // Reports that the hub prints on stderr.
-// Usage: hub-report.js <blocked|blocked-recorded|unjoined|handled|listener>
+// Usage: hub-report.js <blocked|blocked-recorded|blocked-join|unjoined|handled|listener>
 'use strict';
 const { setSpawnSites, spawn, sleep, Waiter } = require('stackful');
 
@@ -11,6 +11,13 @@ if (mode === 'blocked' || mode === 'blocked-recorded') {
   });
   spawn(function finishes() {
     sleep(1);
+  });
+} else if (mode === 'blocked-join') {
+  const forever = spawn(function waitsForever() {
+    new Waiter().wait('Queue.get');
+  });
+  spawn(function joiner() {
+    forever.join();
   });
 } else if (mode === 'unjoined') {
   spawn(function fails() {
