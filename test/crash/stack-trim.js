@@ -5,7 +5,11 @@
 // V8's RangeError, then parked shallow and killed: their deep pages go back
 // too (before, the first 32 released stacks kept every page they touched).
 // With `gc`: fibers that ran a scavenge before parking cost no more than others.
-// Usage: node --expose-gc stack-trim.js [many|few|gc]
+// With `window`: a fiber that recursed deep but never suspended is not asked
+// how deep it went when it finishes (no system call for the common
+// short-lived fiber); its pages go back once newer released stacks push it
+// out of the few the pool keeps unasked.
+// Usage: node --expose-gc stack-trim.js [many|few|gc|window]
 'use strict';
 const fs = require('node:fs');
 const { Fiber } = require('stackful');
@@ -42,6 +46,16 @@ if (process.argv[2] === 'gc') {
   const scavenged = batch(true);
   for (const f of [...plain.parked, ...scavenged.parked]) f.run();
   console.log(JSON.stringify({ plainPerFiber: plain.perFiber, scavengedPerFiber: scavenged.perFiber }));
+} else if (process.argv[2] === 'window') {
+  const parked = Array.from({ length: 40 }, () => new Fiber(() => Fiber.yield()));
+  for (const f of parked) f.run(); // 40 stacks in use
+  const deepOnce = (n) => (n === 0 ? 0 : deepOnce(n - 1) + 1);
+  const before = rssKiB();
+  new Fiber(() => deepOnce(6000)).run(); // deep, never suspended: released unasked
+  const peak = rssKiB();
+  for (const f of parked) f.run(); // 40 stacks released on top of it
+  const after = rssKiB();
+  console.log(JSON.stringify({ grownKiB: peak - before, keptKiB: after - before, dead: parked.every((f) => f.dead) }));
 } else if (process.argv[2] === 'few') {
   function overflow() {
     return overflow() + 1;
