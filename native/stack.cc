@@ -18,13 +18,15 @@ constexpr int kMadvGuardInstall = 102;
 enum class GuardKind { kUnknown, kRegion, kProtect };
 std::atomic<GuardKind> process_guard_kind{GuardKind::kUnknown};  // the same for every thread
 
-// Takes the stack of that size used most recently (LIFO: its pages are warm).
+// Takes the stack of that size used most recently (LIFO: its pages are warm),
+// keeping the order of the others (the window of unchecked warm stacks is
+// the top of the list).
 bool TakeSized(std::vector<Stack>& list, size_t size, Stack* out) {
   for (size_t i = list.size(); i-- > 0;) {
     if (list[i].size() != size) continue;
     *out = list[i];
-    list[i] = list.back();
-    list.pop_back();
+    out->unchecked = false;
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
     return true;
   }
   return false;
@@ -88,6 +90,8 @@ Stack StackPool::Carve(Slab& slab) {
 Stack StackPool::Acquire(size_t size) {
   size = RoundToPages(size);
   Stack stack;
+  // Taking a stack (or unmapping idle slabs) never moves one out of the
+  // window: only a release, pushing a newer one on top, does.
   if (TakeSized(warm_, size, &stack) || TakeSized(cold_, size, &stack)) return stack;
   // Newest first: a slab that ran out never gets room again (released stacks
   // go to the lists above), so the one with room is at the end, and parking a
@@ -162,19 +166,26 @@ bool StackPool::Shallow(const Stack& stack) {
   return mincore(page, PageSize(), &resident) == 0 && (resident & 1) == 0;
 }
 
+void StackPool::Check(Stack& stack) {
+  if (!stack.unchecked) return;
+  stack.unchecked = false;
+  if (!Shallow(stack)) madvise(stack.low, stack.size() - kShallowBytes, MADV_DONTNEED);
+}
+
 void StackPool::Release(Stack stack, bool check) {
   if (!stack) return;
-  if (warm_.size() < kWarm) {
-    if (check && !Shallow(stack)) madvise(stack.low, stack.size() - kShallowBytes, MADV_DONTNEED);
+  if (warm_.size() < kWarm + kWarmShallow) {
+    // Suspended mid-way: asked now (it could have been parked deep, or
+    // recursed deep and been killed); else when it leaves the window.
+    stack.unchecked = true;
+    if (check) Check(stack);
     warm_.push_back(stack);
-    return;
-  }
-  if (warm_.size() < kWarm + kWarmShallow && Shallow(stack)) {
-    warm_.push_back(stack);
+    if (warm_.size() > kWarm) Check(warm_[warm_.size() - 1 - kWarm]);
     return;
   }
   // Give the pages back; the address space stays ours for the next fiber.
   madvise(stack.low, stack.size(), MADV_DONTNEED);
+  stack.unchecked = false;
   cold_.push_back(stack);
 }
 

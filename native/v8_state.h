@@ -15,6 +15,7 @@
 #define STACKFUL_V8_STATE_H_
 
 #include <cstdint>
+#include <vector>
 #include <string>
 #include <unordered_map>
 
@@ -155,6 +156,8 @@ class V8State {
   void ChooseSwitch();
   Fiber* FiberOfState(ArchivedThread* state) const;
   const void* StackTop(const Fiber* fiber) const;
+  const void* ScanTop(const Fiber* fiber) const;
+  void CollectScanWords();
   int TakeInterrupts();
   void ReRequestInterrupts();
   void BeforeScavenge();
@@ -180,6 +183,8 @@ class V8State {
   void** scan_callback_slot_ = nullptr;  // its scan callback, replaced by ours (13.x+)
   int visit_pointer_slot_ = -1;
   bool use_segments_ = false;         // suspended stacks as AddStackSegment() segments
+  int scan_whole_ = -1;               // STACKFUL_SCAN=whole: suspended stacks scanned whole, unfiltered (-1: unread)
+  std::vector<uintptr_t> scan_words_; // else what a full GC scans of them: see CollectScanWords()
   bool reapply_stack_limit_ = false;  // SetStackLimit() on every resume (13.x+)
   uintptr_t root_stack_limit_ = 0;
   const void* root_stack_start_ = nullptr;

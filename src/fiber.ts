@@ -446,6 +446,12 @@ export class Fiber {
     return Fiber.#liveArray();
   }
 
+  /** @internal switch(value) without the arguments array a rest parameter makes on every call. */
+  static switchWith(target: Fiber, value: unknown): unknown {
+    target.#checkTarget('switch to');
+    return Fiber.#transfer(target, value, target.#state === 'new' ? [value] : undefined, false, undefined);
+  }
+
   /** Live fibers, with where they were created. */
   static list(): FiberInfo[] {
     return Fiber.#liveArray().map((f) => ({
@@ -486,6 +492,14 @@ function checkFiber(value: unknown, name: string): asserts value is Fiber {
 /** The started, unfinished Fiber objects of this thread (for the hub's reports; not exported by the package). */
 export function liveFibers(): Fiber[] {
   return Fiber.liveObjects();
+}
+
+/**
+ * `target.switch(value)` for the hub, which resumes a fiber on every handoff:
+ * no arguments array per call (not exported by the package).
+ */
+export function switchWith(target: Fiber, value: unknown): unknown {
+  return Fiber.switchWith(target, value);
 }
 
 /** The running fiber (greenlet's getcurrent()). */

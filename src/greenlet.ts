@@ -4,10 +4,9 @@
  * `spawn(fn, ...args)` creates one and starts it on the next loop turn. It is
  * a thenable, so async code can `await` it; fibers `join()` or `get()` it.
  */
-import * as path from 'node:path';
 import { Fiber } from './fiber.js';
 import { FiberError, FiberExit, invalidArgType } from './errors.js';
-import { callSoon, currentFiberFor, spawnSites, throwInto, Waiter } from './hub.js';
+import { callSoon, currentFiberFor, enqueue, finishInto, resumeTarget, spawnSites, throwInto, userFrames, Waiter, type Resumable } from './hub.js';
 import { Timeout } from './timeout.js';
 
 export type GreenletState = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -17,23 +16,22 @@ let nextGreenletId = 1;
 /** Frames captured for a spawn site: the three shown, and room for this module's own (spawn(), Pool#spawn(), ...). */
 const SITE_FRAMES = 6;
 
-/** This package's own code, built and (with source maps) as written: its frames are not part of a spawn site. */
-const OWN_CODE = ['dist', 'src'].map((dir) => path.join(__dirname, '..', dir) + path.sep);
-
-let recordSpawnSites = process.env.STACKFUL_SPAWN_SITES !== '0';
+let recordSpawnSites = process.env.STACKFUL_SPAWN_SITES === '1';
 
 /**
  * Whether new greenlets record where they were spawned, for the report of
- * fibers that wait forever (default: on; off with STACKFUL_SPAWN_SITES=0).
- * Recording takes V8 a few microseconds per greenlet, more than the rest of
- * spawning one; off, that report says where each fiber waits but not where it
- * was spawned (gevent's track_greenlet_tree plays the same part).
+ * fibers that wait forever (default: off; on with STACKFUL_SPAWN_SITES=1).
+ * Recording takes V8 about 3 µs per greenlet (it summarizes optimized
+ * frames), several times the rest of spawning and joining one. The report
+ * says what and where each fiber waits either way (its own frames, taken
+ * only when the report is made); spawn sites add where it came from
+ * (gevent's track_greenlet_tree plays the same part).
  */
 export function setSpawnSites(enabled: boolean): void {
   recordSpawnSites = enabled;
 }
 
-export class Greenlet<T = unknown> implements PromiseLike<T> {
+export class Greenlet<T = unknown> implements PromiseLike<T>, Resumable {
   readonly id = nextGreenletId++;
   readonly name: string;
   readonly fiber: Fiber;
@@ -45,8 +43,9 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   #exception: unknown;
   #failed = false;
   #observed = false; // someone asked for the outcome: failures are not "unhandled"
-  #links: Array<(g: Greenlet<T>) => void> = [];
-  #joiners: Array<Waiter<void>> = [];
+  // Made on first use: most greenlets are joined once or not at all.
+  #links: Array<(g: Greenlet<T>) => void> | undefined;
+  #joiners: Array<Waiter<void>> | undefined;
   // Where spawn() was called: captured on creation, formatted only when read
   // (formatting costs about a microsecond a frame; capturing, much less).
   #site: { stack?: string } | undefined;
@@ -61,7 +60,11 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.#fn = fn;
     this.#args = args;
     this.name = options.name ?? fn.name ?? '';
-    this.fiber = new Fiber(() => this.#run(), { name: this.name || `greenlet #${this.id}`, parent: Fiber.root });
+    this.fiber = new Fiber(() => {
+      this.#run();
+      // Finished: straight into the next ready fiber (often its joiner) rather than through the hub.
+      return finishInto(this.fiber);
+    }, { name: this.name || `greenlet #${this.id}`, parent: Fiber.root });
     if (recordSpawnSites && options.spawnSite !== false) {
       this.#site = {};
       const limit = Error.stackTraceLimit;
@@ -72,15 +75,9 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     }
   }
 
-  /** Where spawn() was called (up to three frames), for the "blocked forever" report; undefined when not recorded (setSpawnSites). */
+  /** Where spawn() was called (up to three frames), for the "blocked forever" report; undefined unless recorded (setSpawnSites(true)). */
   get spawnedAt(): string | undefined {
-    const frames = this.#site?.stack
-      ?.split('\n')
-      .slice(1)
-      .filter((line) => !OWN_CODE.some((dir) => line.includes(dir)))
-      .slice(0, 3)
-      .join('\n');
-    return frames ? `at ${frames.trim().replace(/^at /, '')}` : undefined;
+    return userFrames(this.#site?.stack);
   }
 
   /** Creates a greenlet and starts it on the next loop turn. */
@@ -94,9 +91,13 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   start(): void {
     if (this.#started || this.#dead) return;
     this.#started = true;
-    callSoon(() => {
-      if (!this.#dead && this.fiber.state === 'new') this.fiber.switch();
-    });
+    // The greenlet is its own ready-queue entry: a fiber that parks may start it directly.
+    enqueue(this);
+  }
+
+  /** @internal For the ready queue: the fiber to start, unless it was killed or started meanwhile. */
+  [resumeTarget](): Fiber | undefined {
+    return !this.#dead && this.fiber.state === 'new' ? this.fiber : undefined;
   }
 
   /** Starts the greenlet after `ms` milliseconds. */
@@ -106,7 +107,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     const timer = setTimeout(() => {
       if (!this.#dead && this.fiber.state === 'new') this.fiber.switch();
     }, ms);
-    this.#links.push(() => clearTimeout(timer)); // killed before it started
+    (this.#links ??= []).push(() => clearTimeout(timer)); // killed before it started
   }
 
   get started(): boolean {
@@ -141,7 +142,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
     this.#observed = true;
     if (this.#dead) callSoon(() => callback(this));
-    else this.#links.push(callback);
+    else (this.#links ??= []).push(callback);
   }
 
   /**
@@ -151,12 +152,12 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
   rawlink(callback: (g: Greenlet<T>) => void): void {
     if (typeof callback !== 'function') throw invalidArgType('callback', 'a function', callback);
     if (this.#dead) callSoon(() => callback(this));
-    else this.#links.push(callback);
+    else (this.#links ??= []).push(callback);
   }
 
   unlink(callback: (g: Greenlet<T>) => void): void {
-    const i = this.#links.indexOf(callback);
-    if (i >= 0) this.#links.splice(i, 1);
+    const i = this.#links?.indexOf(callback) ?? -1;
+    if (i >= 0) this.#links!.splice(i, 1);
   }
 
   /** Waits until it finishes, at most `timeoutMs`; returns whether it finished. */
@@ -165,13 +166,18 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     if (this.#dead) return true;
     currentFiberFor('join a greenlet');
     const waiter = new Waiter<void>();
-    this.#joiners.push(waiter);
+    (this.#joiners ??= []).push(waiter);
+    // Formatted only if the "blocked forever" report asks.
+    const what = (): string => `join(${this})`;
     try {
-      if (timeoutMs === undefined) waiter.wait(`join(${this})`);
-      else Timeout.run(timeoutMs, () => waiter.wait(`join(${this})`), null);
+      if (timeoutMs === undefined) waiter.wait(what);
+      else Timeout.run(timeoutMs, () => waiter.wait(what), null);
     } finally {
-      const i = this.#joiners.indexOf(waiter);
-      if (i >= 0) this.#joiners.splice(i, 1);
+      // Woken joiners were taken off with the whole list.
+      if (!waiter.settled) {
+        const i = this.#joiners?.indexOf(waiter) ?? -1;
+        if (i >= 0) this.#joiners!.splice(i, 1);
+      }
     }
     return this.#dead;
   }
@@ -213,7 +219,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     return new Promise<T>((resolve, reject) => {
       const settle = (): void => (this.#failed ? reject(this.#exception) : resolve(this.#value as T));
       if (this.#dead) settle();
-      else this.#links.push(settle);
+      else (this.#links ??= []).push(settle);
     }).then(onFulfilled, onRejected);
   }
 
@@ -254,11 +260,12 @@ export class Greenlet<T = unknown> implements PromiseLike<T> {
     this.#failed = failed;
     this.#value = value;
     this.#exception = error;
-    for (const waiter of this.#joiners) waiter.wake();
-    this.#joiners = [];
+    const joiners = this.#joiners;
+    this.#joiners = undefined;
+    if (joiners !== undefined) for (const waiter of joiners) waiter.wake();
     const links = this.#links;
-    this.#links = [];
-    for (const link of links) callSoon(() => link(this));
+    this.#links = undefined;
+    if (links !== undefined) for (const link of links) callSoon(() => link(this));
     if (failed) {
       // Reported like an unhandled rejection unless someone looks at the outcome.
       callSoon(() => {

@@ -8,22 +8,51 @@
  * a lock released, an event set) go through the ready queue, drained in FIFO
  * order, so every ready fiber runs once before any runs twice. A drain runs on
  * the next loop turn, or, when a fiber woke another, right after the current
- * callback for up to SLICE_MS between loop turns.
+ * callback for up to SLICE_MS between loop turns. Meanwhile a fiber that
+ * parks or finishes switches straight to the oldest ready fiber itself (one
+ * switch instead of two through the hub), within the same slice.
  */
-import { Fiber, liveFibers } from './fiber.js';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Fiber, liveFibers, switchWith } from './fiber.js';
 import { FiberError } from './errors.js';
 import './guard.js'; // no switching in a timed vm run or during process.exit()
 
 // --- the ready queue -------------------------------------------------------
 
-let ready: Array<() => void> = [];
+/**
+ * An entry of the ready queue that resumes (or starts) one fiber, rather than
+ * running a callback: a fiber that parks may switch straight to that fiber
+ * instead of going through the hub. `[resumeTarget]()` says which fiber (to
+ * be switched to if it is suspended, or started if it is new), or undefined
+ * when the entry has gone stale (the wait it was for has ended); it has no
+ * side effects. The fiber is switched to with the entry itself as the
+ * value, so a wait can tell its own resume from a stray switch.
+ */
+export const resumeTarget: unique symbol = Symbol('stackful.resumeTarget');
+export interface Resumable {
+  [resumeTarget](): Fiber | undefined;
+}
+type Entry = (() => void) | Resumable;
+
+// A ring buffer: `size` entries from ring[head], wrapping around; it keeps
+// its storage when it empties (a new array per message was most of the
+// garbage of a queue handoff) and grows by doubling. `taken` counts the
+// entries ever taken, so a drain can stop at what was ready when it began even
+// while fibers take entries from under it.
+let ring: Array<Entry | undefined> = new Array<Entry | undefined>(64).fill(undefined);
+let mask = 63;
+let head = 0;
+let size = 0;
+let taken = 0;
 let drainScheduled = false;
+const RESOLVED = Promise.resolve();
 
 /**
  * How long fibers may keep waking one another (a queue handoff, an event,
- * sleep(0)) through drains chained as microtasks, with no event-loop turn in
- * between: a drain costs a fraction of a microsecond that way, against about
- * two for a loop turn. Past this, the next drain waits for the loop again, so
+ * sleep(0)) with no event-loop turn in between: a fiber that parks switches
+ * straight to the next ready fiber, and drains chain as microtasks. Past
+ * this, parking goes to the hub and the next drain waits for the loop, so
  * timers and I/O get their turn at least this often (gevent's switch
  * interval plays the same part).
  */
@@ -31,48 +60,102 @@ let SLICE_MS = 1;
 let loopTurnAt = performance.now(); // when a drain last ran from the event loop
 
 /**
+ * Reading the clock costs 50-100 ns here, as much as the rest of a handoff:
+ * after a reading that found the slice open, the next CLOCK_EVERY - 1 checks
+ * trust it (gevent reads its clock every 50 callbacks for the same reason).
+ * A slice may so run over by that many handoffs.
+ */
+const CLOCK_EVERY = 32;
+let trusted = 0; // checks left that need no clock
+
+/**
  * Internal, for tests: sets SLICE_MS and returns the previous value (0: every
- * drain waits for an event-loop turn, so the hub can act between drains).
+ * drain waits for an event-loop turn and every park goes to the hub, so the
+ * hub can act between drains).
  */
 export function setDrainSlice(ms: number): number {
   const previous = SLICE_MS;
   SLICE_MS = ms;
+  trusted = 0;
   return previous;
+}
+
+/** Whether fibers may still hand off to one another without an event-loop turn. */
+function inSlice(): boolean {
+  if (trusted > 0) {
+    trusted--;
+    return true;
+  }
+  if (performance.now() - loopTurnAt >= SLICE_MS) return false;
+  trusted = CLOCK_EVERY - 1;
+  return true;
 }
 
 /** Runs `callback` on the hub as soon as possible, after the callbacks already queued. */
 export function callSoon(callback: () => void): void {
-  ready.push(callback);
+  enqueue(callback);
+}
+
+/** Queues `entry` and makes sure a drain will run it. */
+export function enqueue(entry: Entry): void {
+  if (size > mask) grow();
+  ring[(head + size++) & mask] = entry;
   if (drainScheduled) return;
   drainScheduled = true;
-  // Woken by a fiber: the hub drains right after the current callback, while
-  // the slice lasts. Woken from the hub itself (a timer, I/O, spawn() on the
-  // root): on the next loop turn.
-  if (Fiber.current !== Fiber.root && performance.now() - loopTurnAt < SLICE_MS) queueMicrotask(drainFromMicrotask);
+  // Woken by a fiber: the hub drains right after the current callback (a
+  // promise reaction: queueMicrotask would cost an AsyncResource per call),
+  // while the slice lasts. Woken from the hub itself (a timer, I/O, spawn() on
+  // the root): on the next loop turn.
+  if (Fiber.current !== Fiber.root && inSlice()) void RESOLVED.then(drainFromMicrotask);
   else setImmediate(drainFromLoop);
 }
 
 function drainFromLoop(): void {
   loopTurnAt = performance.now();
+  trusted = 0;
   drain();
 }
 
 function drainFromMicrotask(): void {
   // Microtasks normally run on the hub; should a checkpoint ever run on a
-  // fiber's stack, the hub drains on the next loop turn instead.
-  if (Fiber.current !== Fiber.root) setImmediate(drainFromLoop);
+  // fiber's stack, the hub drains on the next loop turn instead. So does a
+  // drain whose slice ran out while it waited (fibers handing off among
+  // themselves until then): the loop gets its turn first.
+  if (Fiber.current !== Fiber.root || !inSlice()) setImmediate(drainFromLoop);
   else drain();
+}
+
+function grow(): void {
+  const bigger = new Array<Entry | undefined>(ring.length * 2).fill(undefined);
+  for (let i = 0; i < size; i++) bigger[i] = ring[(head + i) & mask];
+  ring = bigger;
+  mask = bigger.length - 1;
+  head = 0;
+}
+
+/** The oldest entry, removed from the queue (the queue must not be empty). */
+function shift(): Entry {
+  const entry = ring[head]!;
+  ring[head] = undefined; // let it be collected
+  head = (head + 1) & mask;
+  size--;
+  taken++;
+  return entry;
 }
 
 function drain(): void {
   drainScheduled = false;
   // Only what was ready when this drain began: a fiber that makes itself
   // ready again (sleep(0)) runs in the next drain, after every other one.
-  const batch = ready;
-  ready = [];
-  for (let i = 0; i < batch.length; i++) {
+  const end = taken + size;
+  while (taken < end && size > 0) {
+    const entry = shift();
     try {
-      batch[i]!();
+      if (typeof entry === 'function') entry();
+      else {
+        const fiber = entry[resumeTarget]();
+        if (fiber !== undefined && (fiber.state === 'suspended' || fiber.state === 'new')) switchWith(fiber, entry);
+      }
     } catch (err) {
       // A hub callback must not take the others down; surface it like Node would.
       process.nextTick(() => {
@@ -80,6 +163,68 @@ function drain(): void {
       });
     }
   }
+}
+
+/**
+ * For a fiber about to finish with the hub as its parent (a greenlet): the
+ * ready entry it can finish into, its parent set to that entry's fiber, so
+ * that finishing and resuming the next fiber is one switch instead of two.
+ * The fiber's function returns the entry, which the resumed fiber receives
+ * as if it had been resumed from the queue. Undefined when the next entry is
+ * for the hub (a callback, a fiber to start), the slice is over, or the fiber
+ * has another parent (kill() makes the killer the parent: it must get
+ * control back).
+ */
+export function finishInto(fiber: Fiber): Resumable | undefined {
+  if (fiber.parent !== Fiber.root) return undefined;
+  while (size > 0) {
+    const entry = ring[head]!;
+    if (typeof entry === 'function') return undefined;
+    const target = entry[resumeTarget]();
+    if (target !== undefined) {
+      if (target.state !== 'suspended') return undefined;
+      // A fiber this one created (directly or not) cannot become its parent.
+      for (let f: Fiber | null = target; f !== null; f = f.parent) if (f === fiber) return undefined;
+    }
+    if (!inSlice()) return undefined;
+    shift();
+    if (target === undefined) continue; // stale
+    fiber.parent = target;
+    return entry;
+  }
+  return undefined;
+}
+
+/**
+ * Switches the running fiber away until something resumes it; returns the
+ * value it was resumed with. While the slice lasts and the oldest ready entry
+ * resumes a fiber, it switches straight to that fiber (one switch instead of
+ * two, and no drain); otherwise to the hub, which runs the ready queue and
+ * the event loop. Either way the fiber is suspended at this call, so kill()
+ * and Timeout reach it the same way.
+ */
+export function park(): unknown {
+  const current = Fiber.current;
+  while (size > 0) {
+    const entry = ring[head]!;
+    if (typeof entry === 'function') break; // hub callbacks run on the hub
+    const fiber = entry[resumeTarget]();
+    if (fiber === current) break; // its own turn (sleep(0) with nothing else ready): via the hub
+    if (!inSlice()) break;
+    shift();
+    if (fiber === undefined || fiber.state === 'dead') continue; // stale: its wait is over
+    try {
+      return switchWith(fiber, entry);
+    } catch (err) {
+      // Starting a fiber can fail before anything moved (no stack to be had):
+      // that is the hub's error, as if the hub had started it, not this wait's.
+      if (fiber.state !== 'new') throw err;
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+  return switchWith(Fiber.root, undefined);
 }
 
 // --- parking ---------------------------------------------------------------
@@ -100,8 +245,41 @@ export function currentFiberFor(operation: string, subject?: string): Fiber {
 
 /** What a fiber waits on, while it is parked (for the "blocked forever" report). */
 interface ParkInfo {
-  what: string;
+  what: string | (() => string);
   parked: boolean;
+  /** Where it waits, asked for only by that report (see probeWaitSite). */
+  site: { stack?: string } | undefined;
+  /** Its sleep(0) turn, reused from one call to the next. */
+  turn: Turn | undefined;
+}
+
+function infoOf(fiber: Fiber): ParkInfo {
+  let info = parkInfo.get(fiber);
+  if (info === undefined) {
+    info = { what: '', parked: false, site: undefined, turn: undefined };
+    parkInfo.set(fiber, info);
+  }
+  return info;
+}
+
+/**
+ * The value the "blocked forever" report switches into a parked fiber with:
+ * its wait records where it waits and parks again (nothing else changes).
+ */
+const PROBE: unique symbol = Symbol('stackful.probe');
+
+/** This package's own code, built and (with source maps) as written: its frames are left out of the sites shown. */
+const OWN_CODE = ['dist', 'src'].map((dir) => path.join(__dirname, '..', dir) + path.sep);
+
+/** The first three frames of `stack` outside this package, as "at ..." lines, or undefined when there are none. */
+export function userFrames(stack: string | undefined): string | undefined {
+  const frames = stack
+    ?.split('\n')
+    .slice(1)
+    .filter((line) => !OWN_CODE.some((dir) => line.includes(dir)))
+    .slice(0, 3)
+    .join('\n');
+  return frames ? `at ${frames.trim().replace(/^at /, '')}` : undefined;
 }
 
 // One record per fiber that ever parked, reused: no map churn on the switch path.
@@ -112,15 +290,16 @@ const parkInfo = new WeakMap<Fiber, ParkInfo>();
  * (gevent's Waiter). `wait()` parks the calling fiber until `wake(value)` or
  * `fail(err)`; waking before the wait makes the wait return at once.
  *
- * Contract: the resume always happens on the hub. Woken from the hub (an
- * event-loop callback), the fiber runs at once, inside the wake() call; woken
- * from a fiber, it runs on the next drain of the ready queue. An exception
+ * Contract: woken from the hub (an event-loop callback), the fiber runs at
+ * once, inside the wake() call; woken from a fiber, it joins the ready queue
+ * and runs when its turn comes: switched to straight from the next fiber that
+ * parks, or from the hub's next drain. An exception
  * thrown into the waiting fiber (kill(), a Timeout) unwinds out of wait() even
  * if a wake() came first but had not been delivered yet; the caller decides
  * what to do with a value that arrived too late (see `settled`). A resume that
  * was queued for a wait that has since ended is dropped.
  */
-export class Waiter<T = unknown> {
+export class Waiter<T = unknown> implements Resumable {
   #fiber: Fiber | undefined;
   #settled = false;
   #failed = false;
@@ -135,21 +314,22 @@ export class Waiter<T = unknown> {
     return this.#settled;
   }
 
-  wait(what = 'Waiter.wait'): T {
+  /**
+   * `what` names what the fiber waits for in the "blocked forever" report: a
+   * string, or a function returning it (called only if the report is made).
+   */
+  wait(what: string | (() => string) = 'Waiter.wait'): T {
     if (!this.#settled) {
       const fiber = Fiber.current;
-      if (fiber === Fiber.root) currentFiberFor('wait', `(${what})`);
+      if (fiber === Fiber.root) currentFiberFor('wait', `(${typeof what === 'function' ? what() : what})`);
       let info = parkInfo.get(fiber);
-      if (info === undefined) {
-        info = { what, parked: false };
-        parkInfo.set(fiber, info);
-      }
+      if (info === undefined) info = infoOf(fiber);
       info.what = what;
       info.parked = true;
       this.#fiber = fiber;
       try {
         // Whatever the hub passes back is ignored: the outcome is in this waiter.
-        while (!this.#settled) Fiber.root.switch();
+        while (!this.#settled) if (park() === PROBE) recordWaitSite(info);
       } finally {
         info.parked = false;
         this.#fiber = undefined;
@@ -176,13 +356,16 @@ export class Waiter<T = unknown> {
     const fiber = this.#fiber;
     if (fiber === undefined) return;
     if (Fiber.current === Fiber.root) {
-      if (fiber.state === 'suspended') fiber.switch();
+      if (fiber.state === 'suspended') switchWith(fiber, undefined);
       return;
     }
-    callSoon(() => {
-      // Only if the fiber still waits here: a timeout or kill may have ended the wait.
-      if (this.#fiber === fiber && fiber.state === 'suspended') fiber.switch();
-    });
+    // The waiter itself is the ready-queue entry: no closure per wake.
+    enqueue(this);
+  }
+
+  /** @internal The fiber to resume: only if it still waits here (a timeout or kill may have ended the wait). */
+  [resumeTarget](): Fiber | undefined {
+    return this.#fiber;
   }
 }
 
@@ -205,22 +388,48 @@ export const spawnSites = new WeakMap<Fiber, { readonly spawnedAt: string | unde
  * exit code was already set.
  */
 process.on('beforeExit', () => {
-  const stuck: Array<[Fiber, string]> = [];
+  const stuck: Array<[Fiber, ParkInfo]> = [];
   for (const fiber of liveFibers()) {
     const info = parkInfo.get(fiber);
-    if (info?.parked) stuck.push([fiber, info.what]);
+    if (info?.parked) stuck.push([fiber, info]);
   }
   if (stuck.length === 0) return;
   const lines = [`stackful: the event loop has no more work, but ${stuck.length} fiber(s) still wait and can never be woken:`];
-  for (const [fiber, what] of stuck) {
-    parkInfo.get(fiber)!.parked = false; // reported once
-    lines.push(`  ${fiber} waits in ${what}`);
+  for (const [fiber, info] of stuck) {
+    info.parked = false; // reported once
+    lines.push(`  ${fiber} waits in ${typeof info.what === 'function' ? info.what() : info.what}`);
+    const waitsAt = userFrames(probeWaitSite(fiber, info));
+    if (waitsAt) lines.push(`    ${waitsAt.replace(/\n\s*/g, '\n    ')}`);
     const site = spawnSites.get(fiber)?.spawnedAt;
     if (site) lines.push(`    spawned ${site.trim().replace(/\n\s*/g, '\n      ')}`);
   }
   process.stderr.write(`${lines.join('\n')}\n`);
   if (!process.exitCode) process.exitCode = 1;
 });
+
+/**
+ * Where a parked fiber waits: recorded by the fiber itself, on its own stack,
+ * when the report switches into it with PROBE (its wait then parks again).
+ * Nothing is recorded while fibers run, so waits cost nothing for this.
+ */
+function probeWaitSite(fiber: Fiber, info: ParkInfo): string | undefined {
+  if (fiber.state !== 'suspended' || Fiber.current !== Fiber.root) return undefined;
+  try {
+    fiber.switch(PROBE);
+  } catch {
+    return undefined; // the report goes on without it
+  }
+  return info.site?.stack;
+}
+
+function recordWaitSite(info: ParkInfo): void {
+  const site: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 12;
+  Error.captureStackTrace(site, recordWaitSite);
+  Error.stackTraceLimit = limit;
+  info.site = site;
+}
 
 // --- sleep and wait ---------------------------------------------------------
 
@@ -234,17 +443,32 @@ process.on('beforeExit', () => {
 function yieldToHub(): void {
   const fiber = Fiber.current;
   if (fiber === Fiber.root) currentFiberFor('sleep');
-  const turn = { woken: false, left: false };
-  callSoon(() => {
-    if (turn.left || fiber.state !== 'suspended') return;
-    turn.woken = true;
-    fiber.switch();
-  });
+  // One turn per fiber, reused: no garbage per sleep(0), which matters when
+  // every scavenge walks the stacks of the fibers that ran. A turn still in
+  // the queue (its sleep(0) left by an exception) is not reused.
+  const info = infoOf(fiber);
+  let turn = info.turn;
+  if (turn === undefined || turn.queued) turn = info.turn = new Turn(fiber);
+  turn.left = false;
+  turn.queued = true;
+  enqueue(turn);
   try {
-    do Fiber.root.switch();
-    while (!turn.woken);
+    // Resumed with `turn` itself when the queue reaches it; anything else is a stray switch.
+    while (park() !== turn);
+    turn.queued = false; // taken off the queue to resume this fiber
   } finally {
     turn.left = true;
+  }
+}
+
+/** A sleep(0)'s place in the ready queue. */
+class Turn implements Resumable {
+  left = false;
+  queued = false;
+  constructor(readonly fiber: Fiber) {}
+
+  [resumeTarget](): Fiber | undefined {
+    return this.left ? undefined : this.fiber;
   }
 }
 

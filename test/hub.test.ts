@@ -25,14 +25,14 @@ describe('spawn() and sleep(): the seed examples', () => {
     assert.deepEqual(out, ['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4', 'c0', 'c1', 'c2', 'c3', 'c4']);
   });
 
-  it('a greenlet knows where it was spawned, unless setSpawnSites(false) turned that off', async () => {
-    const recorded = spawn(() => 1);
-    setSpawnSites(false);
-    let unrecorded: Greenlet<number>;
+  it('a greenlet knows where it was spawned when setSpawnSites(true) turned that on (off by default)', async () => {
+    const unrecorded = spawn(() => 2);
+    setSpawnSites(true);
+    let recorded: Greenlet<number>;
     try {
-      unrecorded = spawn(() => 2);
+      recorded = spawn(() => 1);
     } finally {
-      setSpawnSites(true);
+      setSpawnSites(false);
     }
     assert.match(recorded.spawnedAt ?? '', /^at .*hub\.test\.ts:\d+/);
     assert.equal(unrecorded.spawnedAt, undefined);
@@ -40,7 +40,13 @@ describe('spawn() and sleep(): the seed examples', () => {
   });
 
   it('new Greenlet(fn, args, { spawnSite: false }) records no spawn site, the setting being on', async () => {
-    const g = new Greenlet(() => 3, [], { name: 'GET /', spawnSite: false });
+    setSpawnSites(true);
+    let g: Greenlet<number>;
+    try {
+      g = new Greenlet(() => 3, [], { name: 'GET /', spawnSite: false });
+    } finally {
+      setSpawnSites(false);
+    }
     g.start();
     assert.equal(g.spawnedAt, undefined);
     assert.equal(await g, 3);
@@ -227,6 +233,44 @@ describe('Greenlet', () => {
     assert.deepEqual(log, ['finally', 'dead true successful true']);
   });
 
+  it('Fiber#kill() of a parked greenlet from a fiber returns to the killer, even with other fibers ready', async () => {
+    // A finishing greenlet switches straight into the next ready fiber; one
+    // being killed with Fiber#kill() must go back to its killer instead.
+    const log: string[] = [];
+    await runInFiber(() => {
+      const victim = spawn(() => {
+        try {
+          sleep(10_000);
+        } finally {
+          log.push('victim finally');
+        }
+      });
+      const other = spawn(() => {
+        for (let i = 0; i < 3; i++) {
+          log.push(`other ${i}`);
+          sleep(0);
+        }
+      });
+      sleep(0); // both have started: the victim sleeps, the other is in the ready queue
+      victim.fiber.kill();
+      log.push(`killer back, victim dead: ${victim.fiber.dead}`);
+      other.join();
+    });
+    assert.deepEqual(log, ['other 0', 'victim finally', 'killer back, victim dead: true', 'other 1', 'other 2']);
+  });
+
+  it('a greenlet that finishes wakes its joiner before fibers that became ready after it', async () => {
+    const log: string[] = [];
+    await runInFiber(() => {
+      const g = spawn(() => log.push('g runs'));
+      g.join(); // g finishes straight into this fiber, its joiner
+      log.push('joined');
+      const later = spawn(() => log.push('later runs'));
+      later.join();
+    });
+    assert.deepEqual(log, ['g runs', 'joined', 'later runs']);
+  });
+
   it('kill() of a greenlet that has not started means it never runs', async () => {
     let ran = false;
     const g = spawn(() => {
@@ -334,19 +378,29 @@ describe('joinAll(), killAll(), iwait()', () => {
 });
 
 describe('hub reports', () => {
-  it('reports fibers that wait on something that can never happen, and exits with code 1', () => {
+  it('reports fibers that wait on something that can never happen, with the line where each waits, and exits with code 1', () => {
     const child = runChild('hub-report.js', ['blocked']);
     assert.equal(child.status, 1, describeChild(child));
     assert.match(child.stderr, /1 fiber\(s\) still wait and can never be woken/);
-    assert.match(child.stderr, /Fiber #\d+ \("waitsForever"\) waits in Queue\.get/);
-    assert.match(child.stderr, /spawned at .*hub-report\.js:\d+/);
+    // The wait's own frame in the script (line 10: `new Waiter().wait(...)`), none of stackful's.
+    assert.match(child.stderr, /Fiber #\d+ \("waitsForever"\) waits in Queue\.get\n {4}at waitsForever \(.*hub-report\.js:10:\d+\)/);
+    assert.doesNotMatch(child.stderr, /[\\/](dist|src)[\\/]hub\./);
+    // Spawn sites are not recorded by default (they cost microseconds per greenlet).
+    assert.doesNotMatch(child.stderr, /spawned at/);
   });
 
-  it('without recorded spawn sites (setSpawnSites(false)), still says which fiber waits where, not where it was spawned', () => {
-    const child = runChild('hub-report.js', ['blocked-unrecorded']);
+  it('with spawn sites recorded (setSpawnSites(true)), also says where each waiting fiber was spawned', () => {
+    const child = runChild('hub-report.js', ['blocked-recorded']);
     assert.equal(child.status, 1, describeChild(child));
-    assert.match(child.stderr, /Fiber #\d+ \("waitsForever"\) waits in Queue\.get/);
-    assert.doesNotMatch(child.stderr, /spawned at/);
+    assert.match(child.stderr, /Fiber #\d+ \("waitsForever"\) waits in Queue\.get\n {4}at waitsForever .*hub-report\.js:10/);
+    assert.match(child.stderr, /spawned at .*hub-report\.js:9:\d+/);
+  });
+
+  it('says which greenlet a fiber stuck in join() waits for, and where it joins', () => {
+    const child = runChild('hub-report.js', ['blocked-join']);
+    assert.equal(child.status, 1, describeChild(child));
+    assert.match(child.stderr, /2 fiber\(s\) still wait/);
+    assert.match(child.stderr, /Fiber #\d+ \("joiner"\) waits in join\(Greenlet #\d+ \("waitsForever"\)\)\n {4}at joiner .*hub-report\.js:\d+/);
   });
 
   it('reports an exception of a greenlet nobody joined', () => {

@@ -231,6 +231,16 @@ describe('stack pages', () => {
     assert.ok(r.keptKiB < r.grownKiB / 2, JSON.stringify(r));
   });
 
+  it('of a fiber that recursed deep without suspending are given back once newer released stacks push it out of the pool\'s unasked few', () => {
+    const child = runChild('stack-trim.js', ['window']);
+    assert.equal(child.status, 0, describeChild(child));
+    const r = report(child);
+    assert.equal(r.dead, true);
+    // One stack grown by about 400 KiB; before, it stayed in the pool whole.
+    assert.ok(r.grownKiB > 200, JSON.stringify(r));
+    assert.ok(r.keptKiB < r.grownKiB / 2, JSON.stringify(r));
+  });
+
   it('touched by a GC that ran on a fiber\'s stack are given back once it parks', () => {
     const child = runChild('stack-trim.js', ['gc']);
     assert.equal(child.status, 0, describeChild(child));

@@ -5,12 +5,15 @@
  *  - one at a time: it returns at once (a fiber reuses a pooled stack);
  *  - one at a time, suspending once on the way (started, parked, resumed, finished);
  *  - 1,000 alive at once: all created and parked, then all resumed to their end
- *    (more than the fiber stack pool keeps, so stacks are mapped and unmapped).
+ *    (more than the fiber stack pool keeps, so stacks are mapped and unmapped);
+ *  - spawn() + join() of a greenlet with the default settings, from a fiber,
+ *    one at a time (what a server pays per request for its fiber), against an
+ *    async function called and awaited.
  *
  * Every coroutine returns its argument plus one; each implementation returns
  * the sum, so the harness can check they all did the same work.
  */
-import { Fiber } from 'stackful';
+import { Fiber, runInFiber, spawn } from 'stackful';
 import type { Context, Workload } from '../lib/harness.js';
 import type { CaseAbout } from '../lib/types.js';
 
@@ -85,6 +88,25 @@ export const suspendOnce: Workload = {
   },
 };
 
+export const spawnJoin: Workload = {
+  fiber(ops) {
+    return runInFiber(() => {
+      let sum = 0;
+      for (let i = 0; i < ops; i++) {
+        const g = spawn(plusOne, i);
+        g.join();
+        sum += g.value!;
+      }
+      return sum;
+    });
+  },
+  async async(ops) {
+    let sum = 0;
+    for (let i = 0; i < ops; i++) sum += await plusOneAsync(i);
+    return sum;
+  },
+};
+
 const BATCH = 1000;
 
 export const manyAlive: Workload = {
@@ -135,4 +157,5 @@ export async function measure(ctx: Context): Promise<void> {
   await ctx.time('create + suspend once + finish', suspendOnce, { ops, unit: 'µs' });
   // A multiple of BATCH; a fiber costs ~20 µs here, so fewer per run keeps the case short.
   await ctx.time(`${BATCH.toLocaleString('en-US')} alive at once, then all finished`, manyAlive, { ops: ctx.pick(3, 10) * BATCH, unit: 'µs' });
+  await ctx.time('spawn() + join() of a greenlet (async: call + await)', spawnJoin, { ops, unit: 'µs' });
 }

@@ -30,7 +30,11 @@ export interface BlockOptions {
   timeout?: number;
 }
 
-export function checkOptions(options: unknown): { block: boolean; timeout: number | undefined } {
+const DEFAULT_OPTIONS: { readonly block: boolean; readonly timeout: number | undefined } = Object.freeze({ block: true, timeout: undefined });
+
+/** Checks the options of a blocking call; undefined means the defaults (and costs no allocation on the hot path). */
+export function checkOptions(options: unknown): { readonly block: boolean; readonly timeout: number | undefined } {
+  if (options === undefined) return DEFAULT_OPTIONS;
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
   const { block = true, timeout } = options as BlockOptions;
   if (typeof block !== 'boolean') throw invalidArgType('block', 'a boolean', block);
@@ -79,4 +83,51 @@ export function parkInLine(line: Array<Waiter<void>>, what: string, timeout: num
 export function removeFrom<T>(list: T[], item: T): void {
   const i = list.indexOf(item);
   if (i >= 0) list.splice(i, 1);
+}
+
+/**
+ * A FIFO of waiting parties (getters, putters): push at the back, shift from
+ * the front, remove from anywhere. Unlike a JS array's shift(), shift() here
+ * moves nothing and keeps its storage: a queue handing items over one at a
+ * time fills and empties its line on every message.
+ */
+export class Line<T> {
+  #items: Array<T | undefined> = [];
+  #head = 0;
+  #tail = 0;
+
+  get length(): number {
+    return this.#tail - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items[this.#tail++] = item;
+  }
+
+  shift(): T | undefined {
+    if (this.#head === this.#tail) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#tail) this.#head = this.#tail = 0;
+    else if (this.#head >= 1024 && this.#head * 2 >= this.#tail) this.#compact();
+    return item;
+  }
+
+  /** Removes `item` if it is in the line. */
+  remove(item: T): void {
+    const items = this.#items;
+    for (let i = this.#head; i < this.#tail; i++) {
+      if (items[i] !== item) continue;
+      items.copyWithin(i, i + 1, this.#tail);
+      items[--this.#tail] = undefined;
+      if (this.#head === this.#tail) this.#head = this.#tail = 0;
+      return;
+    }
+  }
+
+  #compact(): void {
+    this.#items = this.#items.slice(this.#head, this.#tail);
+    this.#tail -= this.#head;
+    this.#head = 0;
+  }
 }

@@ -11,8 +11,9 @@
  * taken something.
  */
 import { invalidArgType, outOfRange, QueueEmpty, QueueFull, SyncError } from '../errors.js';
+import { Fiber } from '../fiber.js';
 import { currentFiberFor, Waiter } from '../hub.js';
-import { checkOptions, checkTimeout, parkInLine, parkOn, removeFrom, type BlockOptions } from './park.js';
+import { checkOptions, checkTimeout, Line, parkInLine, parkOn, type BlockOptions } from './park.js';
 
 const NOTHING: unique symbol = Symbol('nothing');
 
@@ -27,10 +28,14 @@ abstract class QueueCore<T> {
   /** The buffer, a deque: items[head] is the oldest. */
   #items: T[] = [];
   #head = 0;
+  #tail = 0; // items[head..tail) are buffered; the array keeps its storage when it empties
   /** Each is woken holding its item. */
-  #getters: Array<Waiter<T>> = [];
+  #getters = new Line<Waiter<T>>();
   /** Each is woken once its item has entered the buffer (or gone to a getter). */
-  #putters: Array<Putter<T>> = [];
+  #putters = new Line<Putter<T>>();
+  /** What a fiber parked in get() or put() waits in, for the "blocked forever" report (built once). */
+  #getWhat: string | undefined;
+  #putWhat: string | undefined;
   /** Fibers in peek(), woken whenever an item enters the buffer. */
   #peekers: Array<Waiter<void>> = [];
 
@@ -40,7 +45,7 @@ abstract class QueueCore<T> {
 
   /** Items in the buffer. */
   qsize(): number {
-    return this.#items.length - this.#head;
+    return this.#tail - this.#head;
   }
 
   empty(): boolean {
@@ -71,21 +76,21 @@ abstract class QueueCore<T> {
    * An exception raised in the putter (kill(), an outer Timeout) after its
    * item was accepted does not take the item back: it stays queued.
    */
-  put(item: T, options: BlockOptions = {}): void {
+  put(item: T, options?: BlockOptions): void {
     const { block, timeout } = checkOptions(options);
-    const name = this.constructor.name;
     // Checked whenever the call could wait, not only when it would: code that
     // works only because the queue happened to have room fails at once.
-    if (block && this.#capacity !== Infinity) currentFiberFor('put into a', name);
+    if (block && this.#capacity !== Infinity && Fiber.current === Fiber.root) currentFiberFor('put into a', this.constructor.name);
     if (this.#offer(item)) return;
     if (!block) throw new QueueFull(`cannot put into ${this}: it is full and \`block\` is false; wait with put(), or use a larger maxsize`);
     const putter: Putter<T> = { item, waiter: new Waiter<void>() };
     this.#putters.push(putter);
     let accepted = false;
     try {
-      accepted = parkOn(putter.waiter, `${name}.put()`, timeout);
+      accepted = parkOn(putter.waiter, (this.#putWhat ??= `${this.constructor.name}.put()`), timeout);
     } finally {
-      removeFrom(this.#putters, putter);
+      // A putter that was woken has been taken off the line already.
+      if (!putter.waiter.settled) this.#putters.remove(putter);
     }
     if (!accepted) throw new QueueFull(`cannot put into ${this}: it stayed full for ${timeout} ms`);
   }
@@ -99,10 +104,9 @@ abstract class QueueCore<T> {
    * an outer Timeout) before it resumed gives the item back: it goes to the
    * next getter, or to the front of the buffer.
    */
-  get(options: BlockOptions = {}): T {
+  get(options?: BlockOptions): T {
     const { block, timeout } = checkOptions(options);
-    const name = this.constructor.name;
-    if (block) currentFiberFor('get from a', name);
+    if (block && Fiber.current === Fiber.root) currentFiberFor('get from a', this.constructor.name);
     const item = this.#take();
     if (item !== NOTHING) return item;
     if (!block) throw new QueueEmpty(`cannot get from ${this}: it is empty and \`block\` is false; wait with get(), or check empty() first`);
@@ -110,10 +114,11 @@ abstract class QueueCore<T> {
     this.#getters.push(waiter);
     let got = false;
     try {
-      got = parkOn(waiter, `${name}.get()`, timeout);
+      got = parkOn(waiter, (this.#getWhat ??= `${this.constructor.name}.get()`), timeout);
       if (got) return waiter.wait();
     } finally {
-      removeFrom(this.#getters, waiter);
+      // A getter that was woken has been taken off the line already.
+      if (!waiter.settled) this.#getters.remove(waiter);
       if (waiter.settled && !got) this.#giveBack(waiter.wait());
     }
     throw new QueueEmpty(`cannot get from ${this}: it stayed empty for ${timeout} ms`);
@@ -190,12 +195,15 @@ abstract class QueueCore<T> {
       return;
     }
     if (this.#head > 0) this.#items[--this.#head] = item;
-    else this.#items.unshift(item);
+    else {
+      this.#items.splice(0, 0, item);
+      this.#tail++;
+    }
     this.#wakePeekers();
   }
 
   #push(item: T): void {
-    this.#items.push(item);
+    this.#items[this.#tail++] = item;
     this.#wakePeekers();
   }
 
@@ -203,11 +211,12 @@ abstract class QueueCore<T> {
     const item = this.#items[this.#head]!;
     this.#items[this.#head] = undefined as T; // let it be collected
     this.#head++;
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
+    if (this.#head === this.#tail) {
+      this.#head = this.#tail = 0;
+      if (this.#items.length > 4096) this.#items = []; // a burst is over: do not keep its storage
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#tail) {
+      this.#items = this.#items.slice(this.#head, this.#tail);
+      this.#tail -= this.#head;
       this.#head = 0;
     }
     return item;

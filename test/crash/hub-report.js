@@ -1,16 +1,23 @@
 // Reports that the hub prints on stderr.
-// Usage: hub-report.js <blocked|blocked-unrecorded|unjoined|handled|listener>
+// Usage: hub-report.js <blocked|blocked-recorded|blocked-join|unjoined|handled|listener>
 'use strict';
 const { setSpawnSites, spawn, sleep, Waiter } = require('stackful');
 
 const mode = process.argv[2];
-if (mode === 'blocked-unrecorded') setSpawnSites(false);
-if (mode === 'blocked' || mode === 'blocked-unrecorded') {
+if (mode === 'blocked-recorded') setSpawnSites(true);
+if (mode === 'blocked' || mode === 'blocked-recorded') {
   spawn(function waitsForever() {
     new Waiter().wait('Queue.get');
   });
   spawn(function finishes() {
     sleep(1);
+  });
+} else if (mode === 'blocked-join') {
+  const forever = spawn(function waitsForever() {
+    new Waiter().wait('Queue.get');
+  });
+  spawn(function joiner() {
+    forever.join();
   });
 } else if (mode === 'unjoined') {
   spawn(function fails() {

@@ -5,7 +5,11 @@
 // V8's RangeError, then parked shallow and killed: their deep pages go back
 // too (before, the first 32 released stacks kept every page they touched).
 // With `gc`: fibers that ran a scavenge before parking cost no more than others.
-// Usage: node --expose-gc stack-trim.js [many|few|gc]
+// With `window`: a fiber that recursed deep but never suspended is not asked
+// how deep it went when it finishes (no system call for the common
+// short-lived fiber); its pages go back once newer released stacks push it
+// out of the few the pool keeps unasked.
+// Usage: node --expose-gc stack-trim.js [many|few|gc|window]
 'use strict';
 const fs = require('node:fs');
 const { Fiber } = require('stackful');
@@ -42,6 +46,22 @@ if (process.argv[2] === 'gc') {
   const scavenged = batch(true);
   for (const f of [...plain.parked, ...scavenged.parked]) f.run();
   console.log(JSON.stringify({ plainPerFiber: plain.perFiber, scavengedPerFiber: scavenged.perFiber }));
+} else if (process.argv[2] === 'window') {
+  const deepOnce = (n) => (n === 0 ? 0 : deepOnce(n - 1) + 1);
+  // Once shallow (so that what the first round allocates is not counted), then deep.
+  const round = (depth) => {
+    const parked = Array.from({ length: 40 }, () => new Fiber(() => Fiber.yield()));
+    for (const f of parked) f.run(); // 40 stacks in use
+    gc();
+    const before = rssKiB();
+    new Fiber(() => deepOnce(depth)).run(); // never suspended: released unasked
+    const peak = rssKiB();
+    for (const f of parked) f.run(); // 40 stacks released on top of it
+    gc();
+    return { grownKiB: peak - before, keptKiB: rssKiB() - before, dead: parked.every((f) => f.dead) };
+  };
+  round(10);
+  console.log(JSON.stringify(round(6000)));
 } else if (process.argv[2] === 'few') {
   function overflow() {
     return overflow() + 1;
