@@ -39,8 +39,9 @@ constexpr size_t kStackReserve = 128 * 1024;
 // fresh page faults for each. A stack released with `check` (its fiber
 // suspended mid-way, so it could have been parked deep or recursed deep and
 // been killed) that grew past its top kShallowBytes keeps only those: the
-// pages below go back even when it stays warm (test/crash/stack-trim.js). When the kernel refuses a new slab, slabs whose
-// stacks are all released are unmapped and the mapping is tried once more.
+// pages below go back even when it stays warm (test/crash/stack-trim.js).
+// When the kernel refuses a new slab, slabs whose stacks are all released
+// are unmapped and the mapping is tried once more.
 //
 // A stack whose fiber never suspended mid-way (the common short-lived one) is
 // not asked about its depth when it is released: the kWarm most recently
