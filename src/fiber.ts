@@ -61,6 +61,25 @@ function take(): unknown {
 
 let traceCreation = process.env.STACKFUL_TRACE === '1';
 
+/**
+ * Set while no fiber may switch (src/guard.ts: process.exit(), a timed vm
+ * run). Called before every transfer with what the caller tried; it throws.
+ */
+let switchGuard: ((verb: string, target: Fiber | undefined) => never) | undefined;
+
+/** Installs or removes the switch guard (for src/guard.ts; not exported by the package). */
+export function setSwitchGuard(guard: ((verb: string, target: Fiber | undefined) => never) | undefined): void {
+  switchGuard = guard;
+}
+
+/**
+ * Throws what the switch guard throws for a switch to `target`, if one is
+ * set: for the hub, before it takes a ready fiber's turn to hand off to it.
+ */
+export function checkSwitchAllowed(target: Fiber): void {
+  if (switchGuard !== undefined) switchGuard('switch to', target);
+}
+
 /** Records where each fiber is created, for listFibers(). Costs about a microsecond per fiber. */
 export function setTraceCreation(enabled: boolean): void {
   traceCreation = enabled;
@@ -163,6 +182,7 @@ export class Fiber {
     if (self === Fiber.#root) {
       throw new FiberError('ERR_NOT_IN_FIBER', 'cannot yield from the root fiber: there is no parent to go back to; call Fiber.yield() inside a fiber');
     }
+    if (switchGuard !== undefined) switchGuard('yield from', undefined);
     return Fiber.#transfer(self.#liveParent(), value, undefined, false, undefined);
   }
 
@@ -203,6 +223,7 @@ export class Fiber {
   switch(...args: unknown[]): unknown {
     if (!Fiber.is(this)) checkFiber(this, 'this');
     this.#checkTarget('switch to');
+    if (switchGuard !== undefined) switchGuard('switch to', this);
     return Fiber.#transfer(this, args[0], this.#state === 'new' ? args : undefined, false, undefined);
   }
 
@@ -210,6 +231,7 @@ export class Fiber {
   run(value?: unknown): unknown {
     if (!Fiber.is(this)) checkFiber(this, 'this');
     this.#checkTarget('run');
+    if (switchGuard !== undefined) switchGuard('run', this);
     this.#adopt('run');
     return Fiber.#transfer(this, value, this.#state === 'new' ? [value] : undefined, false, undefined);
   }
@@ -224,6 +246,7 @@ export class Fiber {
     const err = args.length === 0 ? new FiberExit() : args[0];
     if (this === Fiber.#current) throw err;
     this.#checkTarget('throw into');
+    if (switchGuard !== undefined) switchGuard('throw into', this);
     return Fiber.#transfer(this, undefined, [], true, err);
   }
 
@@ -245,6 +268,7 @@ export class Fiber {
       this.#finish();
       return;
     }
+    if (switchGuard !== undefined) switchGuard('kill', this);
     this.#adopt('kill');
     Fiber.#transfer(this, undefined, [], true, new FiberExit());
     if ((this.#state as FiberState) !== 'dead') {
@@ -449,6 +473,7 @@ export class Fiber {
   /** @internal switch(value) without the arguments array a rest parameter makes on every call. */
   static switchWith(target: Fiber, value: unknown): unknown {
     target.#checkTarget('switch to');
+    if (switchGuard !== undefined) switchGuard('switch to', target);
     return Fiber.#transfer(target, value, target.#state === 'new' ? [value] : undefined, false, undefined);
   }
 

@@ -21,15 +21,15 @@
  *    a listener throw, the error is printed and the process ends with the
  *    exit code all the same.
  *
- * Switches are refused by wrapping Fiber's public switching methods only
- * while such a stretch runs (every switch in this package goes through them),
- * so the switch path costs nothing more the rest of the time.
+ * Switches are refused by a guard that Fiber consults before every transfer
+ * (setSwitchGuard in fiber.ts), set only while such a stretch runs: the rest
+ * of the time the switch path pays one check of an unset variable.
  */
 import { isMainThread } from 'node:worker_threads';
 import { inspect } from 'node:util';
 import * as vm from 'node:vm';
 import { FiberError } from './errors.js';
-import { Fiber } from './fiber.js';
+import { Fiber, setSwitchGuard } from './fiber.js';
 
 type AnyFunction = (...args: any[]) => any;
 
@@ -69,50 +69,13 @@ function refuse(verb: string, target: Fiber | undefined): never {
 
 // --- the switch guard --------------------------------------------------------
 
-const proto = Fiber.prototype as unknown as Record<'switch' | 'run' | 'throw' | 'kill', AnyFunction>;
-const plain = { switch: proto.switch, run: proto.run, throw: proto.throw, kill: proto.kill, yield: Fiber.yield };
-
-/** The method `name`, refusing any call that would switch to another fiber. */
-function guarded(name: 'switch' | 'run' | 'throw' | 'kill', verb: string): AnyFunction {
-  const original = plain[name];
-  const method = {
-    [name](this: unknown, ...args: unknown[]): unknown {
-      // Calls that switch nowhere stay as they are: a bad receiver, the running
-      // fiber (throw() raises in place), a dead fiber, killing one never started.
-      if (this instanceof Fiber && this !== Fiber.current && this.state !== 'dead' && !(name === 'kill' && this.state === 'new')) refuse(verb, this);
-      return original.apply(this, args);
-    },
-  }[name]!;
-  Object.defineProperty(method, 'length', { value: original.length });
-  return method;
-}
-
-const guardedMethods = {
-  switch: guarded('switch', 'switch to'),
-  run: guarded('run', 'run'),
-  throw: guarded('throw', 'throw into'),
-  kill: guarded('kill', 'kill'),
-  yield: Object.defineProperty(
-    function (this: unknown, value?: unknown): unknown {
-      if (Fiber.current !== Fiber.root) refuse('yield from', undefined);
-      return plain.yield.call(Fiber, value);
-    },
-    'name',
-    { value: 'yield' },
-  ),
-};
-
 let guardOn = false;
 
+/** While on, every transfer between fibers throws (see setSwitchGuard in fiber.ts). */
 function setGuard(on: boolean): void {
   if (guardOn === on) return;
   guardOn = on;
-  const methods = on ? guardedMethods : plain;
-  proto.switch = methods.switch;
-  proto.run = methods.run;
-  proto.throw = methods.throw;
-  proto.kill = methods.kill;
-  (Fiber as { yield: AnyFunction }).yield = methods.yield;
+  setSwitchGuard(on ? refuse : undefined);
 }
 
 // --- vm ---------------------------------------------------------------------

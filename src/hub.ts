@@ -14,7 +14,7 @@
  */
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Fiber, liveFibers, switchWith } from './fiber.js';
+import { checkSwitchAllowed, Fiber, liveFibers, switchWith } from './fiber.js';
 import { FiberError } from './errors.js';
 import './guard.js'; // no switching in a timed vm run or during process.exit()
 
@@ -205,6 +205,8 @@ export function finishInto(fiber: Fiber): Resumable | undefined {
  */
 export function park(): unknown {
   const current = Fiber.current;
+  // Where no fiber may switch (src/guard.ts), refuse before any ready fiber's turn is taken.
+  checkSwitchAllowed(Fiber.root);
   while (size > 0) {
     const entry = ring[head]!;
     if (typeof entry === 'function') break; // hub callbacks run on the hub
