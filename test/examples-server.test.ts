@@ -9,10 +9,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { ROOT } from './helpers';
+import { descendants } from '../bench/lib/proc';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'server');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -43,29 +43,6 @@ async function listening(running: Running, count = 1): Promise<number[]> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return ports();
-}
-
-/** The pids of every process below `pid` (from /proc: parent pids). */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const found: number[] = [];
-  for (let queue = [pid]; queue.length > 0; ) {
-    for (const child of parents.get(queue.shift()!) ?? []) {
-      found.push(child);
-      queue.push(child);
-    }
-  }
-  return found;
 }
 
 interface Reply {

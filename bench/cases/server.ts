@@ -41,6 +41,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Context } from '../lib/harness.js';
 import type { CaseAbout, JobParams, Mode } from '../lib/types.js';
+import { descendants } from '../lib/proc.js';
 
 export const about: CaseAbout = {
   title: 'HTTP serving: a fiber per request vs async/await vs blocking',
@@ -194,29 +195,6 @@ async function startProcess(name: string, args: string[], env: Record<string, st
   }
   running.port = ports()[0]!;
   return running;
-}
-
-/** The pids of every process below `pid` (from /proc: parent pids). */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const found: number[] = [];
-  for (let queue = [pid]; queue.length > 0; ) {
-    for (const child of parents.get(queue.shift()!) ?? []) {
-      found.push(child);
-      queue.push(child);
-    }
-  }
-  return found;
 }
 
 /**
