@@ -54,6 +54,7 @@ void Scheduler::Release(Fiber* fiber) {
   fiber->generation = fiber->generation == kMaxGeneration ? 0 : fiber->generation + 1;
   fiber->stack = Stack();
   fiber->sp = nullptr;
+  fiber->gc_ran_here = false;  // a GC on its last stack says nothing of the next
   spare_.push_back(fiber);
 }
 
