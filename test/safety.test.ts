@@ -221,10 +221,14 @@ describe('deoptimization', () => {
 });
 
 describe('stack pages', () => {
-  it('are given back when deep fibers finish (shallow ones alone stay warm for reuse)', () => {
-    const child = runChild('stack-trim.js');
+  const trim = (mode?: string) => {
+    const child = runChild('stack-trim.js', mode === undefined ? [] : [mode]);
     assert.equal(child.status, 0, describeChild(child));
-    const r = report(child);
+    return report(child);
+  };
+
+  it('are given back when deep fibers finish (shallow ones alone stay warm for reuse)', () => {
+    const r = trim();
     assert.equal(r.dead, true);
     // 200 stacks grown by ~650 KiB each: all but the few kept warm are trimmed.
     assert.ok(r.grownKiB > 80_000, JSON.stringify(r));
@@ -232,9 +236,7 @@ describe('stack pages', () => {
   });
 
   it('of a fiber that recursed deep without suspending are given back once newer released stacks push it out of the pool\'s unasked few', () => {
-    const child = runChild('stack-trim.js', ['window']);
-    assert.equal(child.status, 0, describeChild(child));
-    const r = report(child);
+    const r = trim('window');
     assert.equal(r.dead, true);
     // One stack grown by about 400 KiB; before, it stayed in the pool whole.
     assert.ok(r.grownKiB > 200, JSON.stringify(r));
@@ -242,17 +244,13 @@ describe('stack pages', () => {
   });
 
   it('touched by a GC that ran on a fiber\'s stack are given back once it parks', () => {
-    const child = runChild('stack-trim.js', ['gc']);
-    assert.equal(child.status, 0, describeChild(child));
-    const r = report(child);
+    const r = trim('gc');
     // Before, each fiber that ran a scavenge kept one page more (about 4 KB).
     assert.ok(r.scavengedPerFiber < r.plainPerFiber + 2000, JSON.stringify(r));
   });
 
   it('are given back when fibers that recursed to RangeError are killed, also the few the pool keeps warm', () => {
-    const child = runChild('stack-trim.js', ['few']);
-    assert.equal(child.status, 0, describeChild(child));
-    const r = report(child);
+    const r = trim('few');
     assert.equal(r.dead, true);
     // 20 stacks of about 900 KiB each (V8's limit); each keeps only its top 64 KiB
     // (before, all of it: the pool keeps 32 released stacks warm).
