@@ -135,6 +135,11 @@ Stack StackPool::Acquire(size_t size) {
   void* base = map();
   if (base == MAP_FAILED && UnmapIdleSlabs()) base = map();
   if (base == MAP_FAILED) return Stack();
+  // Asked once now, so that a sandbox that kills on an unlisted system call
+  // (a seccomp filter with SIGSYS) does so as the first fiber starts, not
+  // when some fiber finishes much later.
+  static const bool asked = MayBeResident(static_cast<char*>(base), PageSize());
+  (void)asked;
   slabs_.push_back(Slab{static_cast<char*>(base), bytes, size, 0, count});
   bytes_reserved_ += bytes;
   return Carve(slabs_.back());
