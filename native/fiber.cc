@@ -55,6 +55,8 @@ void Scheduler::Release(Fiber* fiber) {
   fiber->stack = Stack();
   fiber->sp = nullptr;
   fiber->gc_ran_here = false;  // a GC on its last stack says nothing of the next
+  fiber->successor = nullptr;
+  if (last_target_ == fiber) last_target_ = nullptr;
   spare_.push_back(fiber);
 }
 
@@ -120,7 +122,50 @@ Status Scheduler::SetNext(Fiber* next) {
   return Status::kOk;
 }
 
+// With many fibers parked, a switch lands on a stack and a V8 archive that
+// left the cache long ago: most of the time of a sleep(0) among 1,000 went
+// to those misses. Fibers taking turns (the hub's ready queue, resuming a
+// batch in order) run in the same order round after round, so each fiber
+// remembers which one ran after it, and a switch to `to` starts loading what
+// the next switch will need while `to` runs: the saved frames and V8 archive
+// of `to`'s successor, and the Fiber record of the one after. A wrong guess
+// costs a few useless cache loads, never a fault (a prefetch of an address
+// that is not mapped is dropped): the record may be a finished fiber's.
+// With few fibers alive everything stays in the cache, and the loads cost
+// more than they save (a ping-pong round trip took 10 % longer): none then.
+void Scheduler::Prefetch(const Fiber* from, Fiber* to) {
+  if (to->is_root) return;
+  if (last_target_ != to) {
+    if (last_target_ != nullptr) last_target_->successor = to;
+    last_target_ = to;
+  }
+  if (stats_.live < kPrefetchFrom) return;
+  const Fiber* next = to->successor;
+  if (next == nullptr || next == from || next == to || next->state != FiberState::kSuspended) return;
+  // What resuming `next` reads first: its frames just above the saved stack
+  // pointer (2.5 KB for a fiber parked in Fiber.yield()), its archive.
+  const char* sp = static_cast<const char*>(next->sp);
+  const char* top = next->stack.high;
+  // Measured on sleep(0) among 1,000 fibers: 512 bytes of each cut a switch
+  // by about a sixth; 3 KB of frames made it slower than none (so many
+  // outstanding loads stall the switch itself). 512 bytes hold the
+  // archive whole (496 bytes on Node 20) and the frames of the switch
+  // itself, up to the return into JS.
+  constexpr size_t kLine = 64;
+  constexpr size_t kFrames = 512;
+  constexpr size_t kArchive = 512;
+  for (const char* p = sp; p < sp + kFrames && p < top; p += kLine) __builtin_prefetch(p, 1, 3);
+  if (const char* data = next->v8.archived.data) {
+    for (const char* p = data; p < data + kArchive; p += kLine) __builtin_prefetch(p, 1, 3);
+  }
+  if (const Fiber* after = next->successor) {
+    const char* record = reinterpret_cast<const char*>(after);
+    for (size_t i = 0; i < sizeof(Fiber); i += kLine) __builtin_prefetch(record + i, 0, 3);
+  }
+}
+
 void Scheduler::Transfer(Fiber* from, Fiber* to) {
+  Prefetch(from, to);
   v8_.Suspend(from, to);
   from->state = FiberState::kSuspended;
   to->resumed |= to->state == FiberState::kSuspended;
@@ -178,6 +223,7 @@ void Scheduler::Finish(Fiber* self) {
   stats_.finished++;
   dead_ = self;  // our stack is still in use until the switch below
 
+  Prefetch(self, next);
   v8_.Handoff(next);
   next->state = FiberState::kRunning;
   next->resumer = self;
