@@ -119,6 +119,8 @@ export class Fiber {
   #hasChildren = false;
   #state: FiberState = 'new';
   #site: { stack?: string } | undefined;
+  /** What the hub keeps for this fiber's waits (src/hub.ts): here, so a wait pays no WeakMap lookup. */
+  #hubRecord: unknown = undefined;
 
   constructor(fn: (...args: any[]) => unknown, options: FiberOptions = {}) {
     if ((fn as unknown) === ROOT) {
@@ -468,6 +470,16 @@ export class Fiber {
   /** @internal */
   static liveObjects(): Fiber[] {
     return Fiber.#liveArray();
+  }
+
+  /** @internal */
+  static hubRecord(fiber: Fiber): unknown {
+    return fiber.#hubRecord;
+  }
+
+  /** @internal */
+  static setHubRecord(fiber: Fiber, record: unknown): void {
+    fiber.#hubRecord = record;
   }
 
   /** @internal switch(value) without the arguments array a rest parameter makes on every call. */
