@@ -476,7 +476,7 @@ bool ThreadArchive::ProveBlocksOnStacks(v8::Isolate* isolate) {
 }
 
 ThreadArchive::~ThreadArchive() {
-  free(spare_);
+  for (char* spare : spares_) free(spare);
   free(discard_);
 }
 
@@ -552,9 +552,8 @@ void ThreadArchive::Begin(void* block) {
   // A finished fiber's empty handle scope state, with its list capacity (and
   // its handle block, unless that was on its stack): no malloc/free pair for
   // each fiber created.
-  if (has_spare_) {
-    RestoreHandleScopes(spare_);
-    has_spare_ = false;
+  if (spare_count_ > 0) {
+    RestoreHandleScopes(spares_[--spare_count_]);
   } else if (handle_scope_data_ != nullptr) {
     // Save() left the suspended fiber's scopes in place: start empty (what
     // ArchiveThread() writes is a copy of what Save() already keeps).
@@ -587,23 +586,25 @@ void ThreadArchive::Drop(void* block) {
     }
     spare = nullptr;
   }
-  if (has_spare_) {
+  // A spare keeps V8's handle block too when the fiber's was not on its
+  // stack (8 KB): then one only.
+  if (spare_count_ == (blocks_on_stacks() ? kMaxSpares : 1)) {
     api.hsi_free(hsi_);
     return;
   }
-  if (spare_ == nullptr) spare_ = static_cast<char*>(calloc(1, hsi_size_));
-  ArchiveHandleScopes(spare_);
-  has_spare_ = true;
+  if (spare_count_ == spares_.size()) spares_.push_back(static_cast<char*>(calloc(1, hsi_size_)));
+  ArchiveHandleScopes(spares_[spare_count_++]);
 }
 
-void ThreadArchive::FreeSpare() {
-  if (!has_spare_) return;
+void ThreadArchive::FreeSpares() {
+  if (spare_count_ == 0) return;
   std::vector<char> running(hsi_size_);
   api.hsi_archive(hsi_, running.data());
-  api.hsi_restore(hsi_, spare_);
-  api.hsi_free(hsi_);
+  for (; spare_count_ > 0; spare_count_--) {
+    api.hsi_restore(hsi_, spares_[spare_count_ - 1]);
+    api.hsi_free(hsi_);
+  }
   api.hsi_restore(hsi_, running.data());
-  has_spare_ = false;
 }
 
 void ThreadArchive::FreeAbandoned(ArchivedThread* t, void* first_block) {

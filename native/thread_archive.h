@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace v8 {
 class Isolate;
@@ -102,14 +103,20 @@ class ThreadArchive {
   void Begin(void* block);
   // The running fiber has finished (its scopes are closed). Its handle scope
   // memory (the context lists; a handle block unless it was `block`, the one
-  // given to Begin()) is kept for the next new fiber, or freed when one is
+  // given to Begin()) is kept for a new fiber, or freed when kMaxSpares are
   // already kept. V8 is left without handle scopes, as after Save().
   void Drop(void* block);
+  // Finished fibers' handle scope memory kept for new ones. Each is a few
+  // hundred bytes (with blocks on stacks: the lists' arrays), and a fiber
+  // started without one allocates its lists afresh (four malloc/free pairs:
+  // 1,000 fibers alive at once, then finished, paid them for each); as many
+  // as the stack pool keeps warm stacks.
+  static constexpr size_t kMaxSpares = 1024;
   // Whether a fiber's first handle block can go on its own stack (proven in
   // Init()): see "Handle blocks on fiber stacks" above.
   bool blocks_on_stacks() const { return spare_block_offset_ != 0; }
   // Frees the handle scope memory Drop() kept. The root fiber must be running.
-  void FreeSpare();
+  void FreeSpares();
   // Frees what V8 allocated for the handle scopes of the suspended fiber
   // whose state `t` holds (its handle blocks after `first_block`, which
   // goes with its stack, and its context lists): the thread is going away
@@ -153,8 +160,10 @@ class ThreadArchive {
   char* handle_scope_data_ = nullptr;  // the isolate's HandleScopeData, when handle scopes are copied by hand
   size_t data_in_hsi_ = 0;             // where HandleScopeImplementer keeps a copy of it
   size_t spare_block_offset_ = 0;  // HandleScopeImplementer::spare_, when found and proven
-  char* spare_ = nullptr;  // a finished fiber's handle scopes (HandleScopeImplementer archive)
-  bool has_spare_ = false;
+  // Finished fibers' handle scopes (HandleScopeImplementer archives): the
+  // first spare_count_ hold one each; the buffers after them are free.
+  std::vector<char*> spares_;
+  size_t spare_count_ = 0;
   char* discard_ = nullptr;  // where Begin() lets V8 archive a state nobody needs
 };
 

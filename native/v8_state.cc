@@ -906,7 +906,7 @@ void V8State::Shutdown() {
       ThreadArchive::Unlink(&fiber->v8.archived);
       if (!fiber->is_root) archive_.FreeAbandoned(&fiber->v8.archived, BlockOnStack(fiber));
     });
-    if (scheduler_->current()->is_root) archive_.FreeSpare();
+    if (scheduler_->current()->is_root) archive_.FreeSpares();
   } else if (scheduler_->current()->is_root && archive_.PrepareToFree(isolate_)) {
     // Locker switch: each suspended fiber is a V8 thread whose state V8
     // archived (eagerly, since the root took the lock after them); V8 frees
