@@ -532,6 +532,14 @@ export function liveFibers(): Fiber[] {
 }
 
 /**
+ * Gives back the id of the fiber created last: for a fiber made at load time
+ * and never started (greenlet.ts), so user fibers still count from #1.
+ */
+export function releaseFiberId(): void {
+  nextId--;
+}
+
+/**
  * `target.switch(value)` for the hub, which resumes a fiber on every handoff:
  * no arguments array per call (not exported by the package).
  */

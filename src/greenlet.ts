@@ -4,9 +4,9 @@
  * `spawn(fn, ...args)` creates one and starts it on the next loop turn. It is
  * a thenable, so async code can `await` it; fibers `join()` or `get()` it.
  */
-import { Fiber } from './fiber.js';
+import { Fiber, releaseFiberId } from './fiber.js';
 import { FiberError, FiberExit, invalidArgType } from './errors.js';
-import { callSoon, currentFiberFor, enqueue, finishInto, resumeTarget, spawnSites, throwInto, userFrames, Waiter, type Resumable } from './hub.js';
+import { callSoon, currentFiberFor, enqueue, finishInto, keptShapes, resumeTarget, spawnSites, throwInto, userFrames, Waiter, type Resumable } from './hub.js';
 import { Timeout } from './timeout.js';
 
 export type GreenletState = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -283,6 +283,13 @@ function reportUnhandled(g: Greenlet<any>, error: unknown): void {
   const detail = error instanceof Error ? error.stack : String(error);
   process.stderr.write(`${g} failed and nobody joined it:\n${detail}\n`);
 }
+
+// A Greenlet kept for good, so that V8 keeps its shape across full GCs (see
+// keptShapes in hub.ts). It never starts; its ids are given back, so the
+// first greenlet a program spawns is still #1.
+keptShapes.push(new Greenlet(() => undefined, [], { name: 'kept shape', spawnSite: false }));
+nextGreenletId--;
+releaseFiberId();
 
 /** gevent's spawn(): a greenlet that starts on the next loop turn. */
 export function spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Greenlet<R> {

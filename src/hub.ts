@@ -474,6 +474,17 @@ class Turn implements Resumable {
 }
 
 /**
+ * One object of each kind the hub makes per fiber or per wait, kept for good
+ * (greenlet.ts keeps a Greenlet). V8 keeps the shape (map) that an object's
+ * fields give it only while some object has it: a full GC at a moment when no
+ * fiber was alive (between two bursts, or the benchmark's gc() before each
+ * run) dropped those shapes, and with them the hub's optimized code, which
+ * every fiber parked in it then left through a deoptimization of its own:
+ * 1,000 of them at the next round of sleep(0) among 1,000, twice as slow.
+ */
+export const keptShapes: object[] = [new Turn(Fiber.root), new Waiter()];
+
+/**
  * Parks the current fiber for `ms` milliseconds. `sleep(0)` lets every other
  * ready fiber run once before this one continues.
  */
