@@ -33,10 +33,11 @@ constexpr size_t kStackReserve = 128 * 1024;
 //
 // Released stacks are reused, most recently used first. Up to kWarm keep
 // their pages; up to kWarmShallow more do too if they never grew past their
-// top kShallowBytes (one mincore() call tells); the rest give their pages back
-// to the kernel (MADV_DONTNEED), so memory follows the number of live fibers,
-// not the peak, while a burst of short-lived fibers does not pay a syscall and
-// fresh page faults for each. A stack released with `check` (its fiber
+// top kShallowBytes (one system call tells: move_pages(), else mincore());
+// the rest give their pages back to the kernel (MADV_DONTNEED), so memory
+// follows the number of live fibers,
+// not the peak, while a burst of short-lived fibers does not pay a syscall
+// and fresh page faults for each. A stack released with `check` (its fiber
 // suspended mid-way, so it could have been parked deep or recursed deep and
 // been killed) that grew past its top kShallowBytes keeps only those: the
 // pages below go back even when it stays warm (test/crash/stack-trim.js).
@@ -48,8 +49,8 @@ constexpr size_t kStackReserve = 128 * 1024;
 // released stacks may be unasked, and a stack is asked (and trimmed if it
 // grew) only when kWarm newer ones push it out of that window. So a fiber
 // spawned and finished one at a time after a burst reuses the same stack
-// without a system call (mincore() cost 0.85 us here, more than the rest of a
-// spawn() + join()), and memory stays bounded as before.
+// without a system call (mincore() cost 0.85 us here, move_pages() 0.6: more
+// than the rest of a spawn() + join()), and memory stays bounded as before.
 class StackPool {
  public:
   static constexpr size_t kWarm = 32;             // released stacks kept with their pages
