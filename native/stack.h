@@ -35,9 +35,9 @@ constexpr size_t kStackReserve = 128 * 1024;
 // their pages; up to kWarmShallow more do too if they never grew past their
 // top kShallowBytes (one system call tells: move_pages(), else mincore());
 // the rest give their pages back to the kernel (MADV_DONTNEED), so memory
-// follows the number of live fibers,
-// not the peak, while a burst of short-lived fibers does not pay a syscall
-// and fresh page faults for each. A stack released with `check` (its fiber
+// follows the number of live fibers, not the peak, while a burst of
+// short-lived fibers does not pay a syscall and fresh page faults for each.
+// A stack released with `check` (its fiber
 // suspended mid-way, so it could have been parked deep or recursed deep and
 // been killed) that grew past its top kShallowBytes keeps only those: the
 // pages below go back even when it stays warm (test/crash/stack-trim.js).
