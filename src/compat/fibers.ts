@@ -22,8 +22,8 @@
  * Errors keep node-fibers' class and message, with a stable `code` added
  * (see fibersError in src/errors.ts).
  */
-import { Fiber as Core, stats } from '../fiber.js';
-import { fibersError, outOfRange } from '../errors.js';
+import { Fiber as Core, stats } from '../core/fiber.js';
+import { fibersError, outOfRange } from '../core/errors.js';
 
 /** The compat object of each core that has one (also made on demand for fibers started by stackful's own API). */
 const compatOf = new WeakMap<Core, FiberObject>();

@@ -151,7 +151,7 @@ export function load(entry: () => void): NativeCore {
       { code: 'STACKFUL_UNTESTED_V8' },
     );
   }
-  const addon = loadBinary(path.join(__dirname, '..'));
+  const addon = loadBinary(path.join(__dirname, '..', '..'));
   const core = addon.init(entry, (code, message) => new FiberError(code, message));
   if (!core.supported) {
     runtime.supported = false;

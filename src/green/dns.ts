@@ -30,7 +30,7 @@
  * covered: `resolveTlsa` (Node 22.15 and later only).
  */
 import * as dns from 'node:dns';
-import { currentFiberFor, Waiter } from './hub.js';
+import { currentFiberFor, Waiter } from '../hub/hub.js';
 
 type Callback = (err: NodeJS.ErrnoException | null, ...results: unknown[]) => void;
 type CallbackApi = Record<string, (...args: unknown[]) => void>;

@@ -32,10 +32,10 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { invalidArgType } from './errors.js';
-import { currentFiberFor, Waiter } from './hub.js';
-import { checkTimeout } from './sync/park.js';
-import { Timeout, TimeoutError } from './timeout.js';
+import { invalidArgType } from '../core/errors.js';
+import { currentFiberFor, Waiter } from '../hub/hub.js';
+import { checkTimeout } from '../hub/park.js';
+import { Timeout, TimeoutError } from '../hub/timeout.js';
 import { decodeWithCharset } from './text.js';
 
 /**

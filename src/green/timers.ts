@@ -15,4 +15,4 @@
  * Deadlines for other blocking calls are `Timeout` and `withTimeout` from
  * 'stackful'; waiting for a promise is `wait`.
  */
-export { sleep } from './hub.js';
+export { sleep } from '../hub/hub.js';

@@ -4,8 +4,8 @@
  * `spawn(fn, ...args)` creates one and starts it on the next loop turn. It is
  * a thenable, so async code can `await` it; fibers `join()` or `get()` it.
  */
-import { Fiber } from './fiber.js';
-import { FiberError, FiberExit, invalidArgType } from './errors.js';
+import { Fiber } from '../core/fiber.js';
+import { FiberError, FiberExit, invalidArgType } from '../core/errors.js';
 import { callSoon, currentFiberFor, enqueue, finishInto, resumeTarget, spawnSites, throwInto, userFrames, Waiter, type Resumable } from './hub.js';
 import { Timeout } from './timeout.js';
 

@@ -14,9 +14,9 @@
  */
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { checkSwitchAllowed, Fiber, liveFibers, switchWith } from './fiber.js';
-import { FiberError } from './errors.js';
-import './guard.js'; // no switching in a timed vm run or during process.exit()
+import { checkSwitchAllowed, Fiber, liveFibers, switchWith } from '../core/fiber.js';
+import { FiberError } from '../core/errors.js';
+import '../core/guard.js'; // no switching in a timed vm run or during process.exit()
 
 // --- the ready queue -------------------------------------------------------
 
@@ -271,7 +271,7 @@ function infoOf(fiber: Fiber): ParkInfo {
 const PROBE: unique symbol = Symbol('stackful.probe');
 
 /** This package's own code, built and (with source maps) as written: its frames are left out of the sites shown. */
-const OWN_CODE = ['dist', 'src'].map((dir) => path.join(__dirname, '..', dir) + path.sep);
+const OWN_CODE = ['dist', 'src'].map((dir) => path.join(__dirname, '..', '..', dir) + path.sep);
 
 /** The first three frames of `stack` outside this package, as "at ..." lines, or undefined when there are none. */
 export function userFrames(stack: string | undefined): string | undefined {

@@ -10,9 +10,9 @@
  * call succeeded) or gives it back (an exception leaves the call), so nothing
  * is lost or counted twice.
  */
-import { invalidArgType, outOfRange } from '../errors.js';
-import { Waiter } from '../hub.js';
-import { Timeout } from '../timeout.js';
+import { invalidArgType, outOfRange } from '../core/errors.js';
+import { Waiter } from './hub.js';
+import { Timeout } from './timeout.js';
 
 /** `undefined` (no timeout) or a number of milliseconds >= 0. */
 export function checkTimeout(timeout: unknown, name = 'timeout'): number | undefined {

@@ -6,7 +6,7 @@
  *   using t = new Timeout(100).start();   // or t.cancel() in a finally
  *   Timeout.run(100, () => queue.get());  // throws TimeoutError after 100 ms
  */
-import { Fiber } from './fiber.js';
+import { Fiber } from '../core/fiber.js';
 import { currentFiberFor, throwInto } from './hub.js';
 
 /** Usage error: a Timeout expired (code ERR_FIBER_TIMEOUT). Raised in the fiber that started it. */

@@ -21,8 +21,8 @@
  *    meant for a live waiter: when such a leftover is woken, the wake-up is
  *    passed on with one more notify(…, 1).
  */
-import { mayPark } from '../guard.js';
-import { Waiter } from '../hub.js';
+import { mayPark } from '../core/guard.js';
+import { Waiter } from '../hub/hub.js';
 
 type Wait = (typedArray: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number) => 'ok' | 'not-equal' | 'timed-out';
 type WaitAsync = (typedArray: Int32Array | BigInt64Array, index: number, value: number | bigint, timeout?: number) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };

@@ -14,8 +14,8 @@
  */
 import { spawn as spawnAsync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
-import { mayPark } from '../guard.js';
-import { Waiter } from '../hub.js';
+import { mayPark } from '../core/guard.js';
+import { Waiter } from '../hub/hub.js';
 
 interface SyncStdio {
   type: 'pipe' | 'ignore' | 'inherit' | 'fd' | string;

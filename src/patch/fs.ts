@@ -11,8 +11,8 @@
  * what it returns is dropped, except a file descriptor, which is closed.
  */
 import * as fs from 'node:fs';
-import { mayPark } from '../guard.js';
-import { Waiter } from '../hub.js';
+import { mayPark } from '../core/guard.js';
+import { Waiter } from '../hub/hub.js';
 
 type Callback = (err: NodeJS.ErrnoException | null, ...results: unknown[]) => void;
 export type Twin = (...args: unknown[]) => void;

@@ -19,10 +19,10 @@
  */
 import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { ATOMICS_COVERED, greenAtomicsWait } from './io/atomics.js';
-import { greenSpawnSync } from './io/child_process.js';
-import { FS_COVERED, FS_NOT_COVERED, greenFs } from './io/fs.js';
-import { CRYPTO_COVERED, greenCrypto, greenZlib, ZLIB_COVERED } from './io/work.js';
+import { ATOMICS_COVERED, greenAtomicsWait } from './atomics.js';
+import { greenSpawnSync } from './child_process.js';
+import { FS_COVERED, FS_NOT_COVERED, greenFs } from './fs.js';
+import { CRYPTO_COVERED, greenCrypto, greenZlib, ZLIB_COVERED } from './work.js';
 
 export { FS_COVERED, FS_NOT_COVERED, ZLIB_COVERED, CRYPTO_COVERED, ATOMICS_COVERED };
 

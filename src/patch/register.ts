@@ -7,6 +7,6 @@
  *   node --import stackful/register app.mjs
  *   node --require stackful/register app.js
  */
-import { patchAll } from './patch.js';
+import { patchAll } from './index.js';
 
 patchAll();

@@ -10,10 +10,10 @@ import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ENV, parseCount, startServing, type ServingOptions } from './server/serving.js';
-import { DEFAULT_WORKER_TIMEOUT, Supervisor } from './server/supervisor.js';
-import { DEFAULT_BACKLOG, DEFAULT_CONCURRENCY } from './server/dispatcher.js';
-import { DEFAULT_GRACEFUL_TIMEOUT } from './server/process.js';
+import { ENV, parseCount, startServing, type ServingOptions } from './serving.js';
+import { DEFAULT_WORKER_TIMEOUT, Supervisor } from './supervisor.js';
+import { DEFAULT_BACKLOG, DEFAULT_CONCURRENCY } from './dispatcher.js';
+import { DEFAULT_GRACEFUL_TIMEOUT } from './process.js';
 
 const HELP = `Usage: stackful serve <app> [options] [-- <app arguments>]
        stackful --help | --version
@@ -144,7 +144,7 @@ function main(argv: string[]): void {
       return;
     }
     if (command === 'version') {
-      process.stdout.write(`${(require('../package.json') as { version: string }).version}\n`);
+      process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
       return;
     }
     file = resolveApp(command.app);

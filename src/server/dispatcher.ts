@@ -22,11 +22,11 @@
  *   waiting for is given up and its finally blocks run.
  */
 import type * as http from 'node:http';
-import { Fiber } from '../fiber.js';
-import { FiberExit, invalidArgType, outOfRange, RequestError } from '../errors.js';
-import { Greenlet } from '../greenlet.js';
-import { wait } from '../hub.js';
-import { TimeoutError } from '../timeout.js';
+import { Fiber } from '../core/fiber.js';
+import { FiberExit, invalidArgType, outOfRange, RequestError } from '../core/errors.js';
+import { Greenlet } from '../hub/greenlet.js';
+import { wait } from '../hub/hub.js';
+import { TimeoutError } from '../hub/timeout.js';
 
 export type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
 

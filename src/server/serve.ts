@@ -14,7 +14,7 @@
  *   STACKFUL_GRACEFUL_TIMEOUT ms requests get to finish on shutdown (30000)
  *   STACKFUL_MAX_REQUESTS     in a cluster worker: restart after this many
  */
-import { startServing, optionsFromEnv } from './server/serving.js';
+import { startServing, optionsFromEnv } from './serving.js';
 
 const options = optionsFromEnv(process.env);
 if (typeof options === 'string') {

@@ -3,7 +3,7 @@
  * that runs an unchanged app: the IO hooks, one fiber per request for every
  * http / https server, graceful shutdown.
  */
-import { patchAll } from '../patch.js';
+import { patchAll } from '../patch/index.js';
 import { DEFAULT_BACKLOG, DEFAULT_CONCURRENCY } from './dispatcher.js';
 import { installServerHook } from './hook.js';
 import { DEFAULT_GRACEFUL_TIMEOUT, installShutdown } from './process.js';

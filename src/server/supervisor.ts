@@ -17,7 +17,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { ServerError } from '../errors.js';
+import { ServerError } from '../core/errors.js';
 import { DEFAULT_GRACEFUL_TIMEOUT, HEARTBEAT_MS, isAliveMessage, type StopMessage } from './process.js';
 
 /** A worker that dies younger than this counts as a crash for the backoff. */

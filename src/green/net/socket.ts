@@ -3,53 +3,25 @@
 // test/types.test.ts). `preserve` keeps the directive in the emitted .d.ts.
 /// <reference types="node" preserve="true" />
 /**
- * stackful/net: green TCP (gevent.socket for Node), built on Node's `net`.
- *
- *   const sock = connect(80, 'example.com');      // parks this fiber until connected
- *   sock.write('GET / HTTP/1.0\r\n\r\n');
- *   const status = sock.readLine();
- *
- *   listen(8000, '127.0.0.1').serveForever((sock) => {   // a greenlet per connection
- *     for (let line; (line = sock.readLine()) !== null; ) sock.write(`${line}\n`);
- *   });
- *
- * Every call that may wait for the network parks only the calling fiber (a
- * Waiter woken from Node's socket events); on the root fiber it throws
- * FiberError ERR_BLOCKING_ON_ROOT, even when it would not have to wait.
- *
- * Reading: Node's socket runs in flowing mode and its chunks are kept in a
- * fiber-side buffer until a read takes them. Above `highWaterMark` bytes the
- * Node socket is paused, so a fiber that reads slowly makes the peer wait
- * (TCP flow control) instead of filling memory; it resumes as soon as a read
- * takes the buffer below the mark, or a read needs more than the mark.
- *
- * Writing: write() hands the data to Node and returns; when Node's buffer is
- * above its own high-water mark (write() returned false) it parks until
- * 'drain', so a fast writer waits for a slow peer.
- *
- * Errors: the socket's 'error' events are always listened to; an error is kept
- * and thrown by the read or write that comes next (or that is waiting), and by
- * every one after it, never as an unhandled 'error' event.
+ * The green Socket and connect() of stackful/net (see index.ts, the entry,
+ * for how reading, writing and errors work). The Server is in server.ts.
  */
 import * as net from 'node:net';
-import { Fiber } from './fiber.js';
-import { FiberError, invalidArgType, outOfRange } from './errors.js';
-import { currentFiberFor, Waiter } from './hub.js';
-import { Greenlet } from './greenlet.js';
-import { checkTimeout } from './sync/park.js';
-import { TimeoutError } from './timeout.js';
+import { Fiber } from '../../core/fiber.js';
+import { FiberError, invalidArgType, outOfRange } from '../../core/errors.js';
+import { currentFiberFor, Waiter } from '../../hub/hub.js';
+import { checkTimeout } from '../../hub/park.js';
+import { TimeoutError } from '../../hub/timeout.js';
 
 /** Default fiber-side read buffer limit; a Node socket hands over chunks of up to 64 KiB. */
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
 const DEFAULT_MAX_LINE = 64 * 1024;
-const DEFAULT_MAX_PENDING = 511;
 
 /** What a timer wakes a parked call with. */
-const TIMED_OUT: unique symbol = Symbol('timed out');
+export const TIMED_OUT: unique symbol = Symbol('timed out');
 
-/** Keys of the connect and listen steps, callable only from this module. */
+/** Key of the connect step, callable only from this module. */
 const kConnect: unique symbol = Symbol('connect');
-const kListen: unique symbol = Symbol('listen');
 
 /** Options of Socket#readLine(). */
 export interface ReadLineOptions {
@@ -84,41 +56,13 @@ type WithoutNodeTimeout<T> = Omit<T, 'timeout' | 'onread'>;
 /** Node's net.connect() options, with `timeout` and `highWaterMark` meaning what they mean here. */
 export type ConnectOptions = (WithoutNodeTimeout<net.TcpNetConnectOpts> | WithoutNodeTimeout<net.IpcNetConnectOpts>) & SocketOptions;
 
-/**
- * Node's server.listen() options, and the options of each accepted Socket:
- * `timeout` and `highWaterMark` apply to the accepted sockets, not to
- * accept() itself (which takes its own `timeout`).
- */
-export interface ListenOptions extends SocketOptions {
-  /** Default 0: a free port chosen by the system. */
-  port?: number;
-  /** Default: Node's (every interface, IPv6 and IPv4 where available). */
-  host?: string;
-  /** A Unix domain socket path, instead of port and host. */
-  path?: string;
-  /** The kernel's queue of connections not yet taken by Node (Node's default: 511). */
-  backlog?: number;
-  /**
-   * Connections taken by Node that may wait for accept() at once (default
-   * 511, as Node's backlog); one more is closed as it arrives, so a server
-   * nobody accepts from holds bounded memory.
-   */
-  maxPending?: number;
-  exclusive?: boolean;
-  ipv6Only?: boolean;
-  /** Disable Nagle's algorithm on accepted sockets. */
-  noDelay?: boolean;
-  keepAlive?: boolean;
-  keepAliveInitialDelay?: number;
-}
-
 // --- parking ---------------------------------------------------------------
 
 /**
  * Parks the calling fiber on `waiter` for at most `timeout` ms (no limit when
  * undefined); returns what it was woken with, TIMED_OUT when the time ran out.
  */
-function park<T>(waiter: Waiter<T | typeof TIMED_OUT>, what: string, timeout: number | undefined): T | typeof TIMED_OUT {
+export function park<T>(waiter: Waiter<T | typeof TIMED_OUT>, what: string, timeout: number | undefined): T | typeof TIMED_OUT {
   if (timeout === undefined) return waiter.wait(what);
   const timer = setTimeout(() => waiter.wake(TIMED_OUT), timeout);
   try {
@@ -129,14 +73,14 @@ function park<T>(waiter: Waiter<T | typeof TIMED_OUT>, what: string, timeout: nu
 }
 
 /** A TimeoutError that names what timed out, with the stack of the call that waited. */
-function timedOut(what: string, ms: number, after = 'the socket is still usable: retry, or close() it'): TimeoutError {
+export function timedOut(what: string, ms: number, after = 'the socket is still usable: retry, or close() it'): TimeoutError {
   const err = new TimeoutError(ms);
   err.message = `${what} timed out after ${ms} ms; ${after}`;
   Error.captureStackTrace(err, timedOut);
   return err;
 }
 
-function checkHighWaterMark(value: unknown): number {
+export function checkHighWaterMark(value: unknown): number {
   if (value === undefined) return DEFAULT_HIGH_WATER_MARK;
   if (typeof value !== 'number') throw invalidArgType('highWaterMark', 'a positive integer (bytes)', value);
   if (!Number.isInteger(value) || value < 1) throw outOfRange('highWaterMark', 'a positive integer (bytes)', value);
@@ -147,7 +91,7 @@ function checkData(data: unknown, name = 'data'): asserts data is string | Uint8
   if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw invalidArgType(name, 'a string, Buffer or Uint8Array', data);
 }
 
-function hostPort(address: string | undefined, port: number | undefined): string {
+export function hostPort(address: string | undefined, port: number | undefined): string {
   if (address === undefined) return '?';
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
@@ -671,324 +615,4 @@ export function connect(portOrOptions: number | ConnectOptions, host?: string, o
   } finally {
     if (!connected) nodeSocket.destroy();
   }
-}
-
-// --- Server -----------------------------------------------------------------
-
-/**
- * A listening TCP (or IPC) server. Connections are taken by Node as they
- * arrive and queued until a fiber accept()s them, unless a handler serves
- * them (serve(), serveForever()): then each gets a greenlet of its own.
- * Queued connections are already Sockets: their errors are kept, and their
- * data is buffered up to the high-water mark.
- */
-export class Server {
-  readonly #server: net.Server;
-  readonly #socketOptions: SocketOptions;
-  readonly #maxPending: number;
-  #address: net.AddressInfo | string | null = null;
-  /** Connections taken by Node that no fiber has accepted yet, oldest first. */
-  #queue: Socket[] = [];
-  /** Fibers parked in accept(), oldest first; each is woken holding its Socket, or with undefined to look again. */
-  #acceptors: Array<Waiter<Socket | undefined | typeof TIMED_OUT>> = [];
-  /** Fibers parked in serveForever(), woken by close(). */
-  #servers: Array<Waiter<void>> = [];
-  #handler: ((socket: Socket) => unknown) | undefined;
-  #listening = false;
-  #closed = false;
-  /** A server error not yet thrown by an accept(). */
-  #error: Error | undefined;
-  /** The listen() waiting for 'listening'. */
-  #starting: Waiter<Error | undefined> | undefined;
-
-  /** Use listen(). */
-  private constructor(server: net.Server, socketOptions: SocketOptions, maxPending: number) {
-    this.#server = server;
-    this.#socketOptions = socketOptions;
-    this.#maxPending = maxPending;
-    server.on('connection', (nodeSocket: net.Socket) => this.#onConnection(nodeSocket));
-    server.on('error', (err: Error) => this.#onError(err));
-    server.on('listening', () => {
-      this.#listening = true;
-      this.#address = server.address();
-      this.#starting?.wake(undefined);
-    });
-  }
-
-  /** The Node server underneath. */
-  get nodeServer(): net.Server {
-    return this.#server;
-  }
-
-  /** Where it listens (kept after close()): `{ address, family, port }`, or the path of a Unix socket. */
-  address(): net.AddressInfo | string | null {
-    return this.#address;
-  }
-
-  /** The port it listens on (a free one when listen() was given 0). */
-  get port(): number | undefined {
-    const address = this.#address;
-    return address !== null && typeof address === 'object' ? address.port : undefined;
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Connections waiting for accept(). */
-  get pending(): number {
-    return this.#queue.length;
-  }
-
-  /**
-   * The oldest connection not yet accepted, parking the calling fiber until
-   * one arrives (at most `timeout` ms: then TimeoutError). Many fibers may
-   * accept at once; connections go to them in the order they began waiting.
-   * A fiber interrupted (kill(), a Timeout) just after it was handed a
-   * connection gives it back, to the next acceptor or the front of the queue.
-   * After close(): FiberError ERR_SERVER_CLOSED.
-   */
-  accept(options: { timeout?: number } = {}): Socket {
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
-    const timeout = checkTimeout(options.timeout);
-    currentFiberFor('accept a connection');
-    for (;;) {
-      this.#checkAccepting();
-      const queued = this.#queue.shift();
-      if (queued !== undefined) return queued;
-      if (this.#error !== undefined) {
-        const err = this.#error;
-        this.#error = undefined;
-        throw err;
-      }
-      const waiter = new Waiter<Socket | undefined | typeof TIMED_OUT>();
-      this.#acceptors.push(waiter);
-      let outcome: Socket | undefined | typeof TIMED_OUT = undefined;
-      let done = false;
-      try {
-        outcome = park(waiter, `Server.accept() on ${this}`, timeout);
-        done = true;
-      } finally {
-        const i = this.#acceptors.indexOf(waiter);
-        if (i >= 0) this.#acceptors.splice(i, 1);
-        if (!done && waiter.settled) {
-          const handed = waiter.wait();
-          if (handed instanceof Socket) this.#hand(handed, true);
-        }
-      }
-      if (outcome instanceof Socket) return outcome;
-      if (outcome === TIMED_OUT) throw timedOut(`Server.accept() on ${this}`, timeout!);
-    }
-  }
-
-  /**
-   * Hands every connection, those queued and those to come, to
-   * `handler(socket)` in a greenlet of its own (gevent's StreamServer), and
-   * returns at once (it works on the root fiber too). The socket is closed
-   * when the handler returns or throws; a handler that throws is reported
-   * like any greenlet nobody joined. Fibers parked in accept() get FiberError
-   * ERR_SERVER_SERVING, as does a second serve().
-   */
-  serve(handler: (socket: Socket) => unknown): this {
-    if (typeof handler !== 'function') throw invalidArgType('handler', 'a function', handler);
-    if (this.#closed) throw this.#closedError('serve');
-    if (this.#handler !== undefined) throw this.#servingError('serve');
-    this.#handler = handler;
-    const queued = this.#queue;
-    this.#queue = [];
-    for (const socket of queued) this.#dispatch(socket);
-    this.#wakeAcceptors();
-    return this;
-  }
-
-  /**
-   * serve(handler), then parks the calling fiber until the server is closed
-   * (by close() from another fiber). However it leaves (close(), kill(), a
-   * Timeout), the server is closed; connections being handled go on.
-   */
-  serveForever(handler: (socket: Socket) => unknown): void {
-    currentFiberFor('serve forever');
-    this.serve(handler);
-    try {
-      while (!this.#closed) {
-        const waiter = new Waiter<void>();
-        this.#servers.push(waiter);
-        try {
-          waiter.wait(`Server.serveForever() on ${this}`);
-        } finally {
-          const i = this.#servers.indexOf(waiter);
-          if (i >= 0) this.#servers.splice(i, 1);
-        }
-      }
-    } finally {
-      this.close();
-    }
-  }
-
-  /**
-   * Stops listening and closes the connections nobody accepted; never waits
-   * and works on the root fiber. Connections already accepted or being
-   * served stay open. Fibers in accept() get FiberError ERR_SERVER_CLOSED;
-   * serveForever() returns.
-   */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#server.close();
-    const queued = this.#queue;
-    this.#queue = [];
-    for (const socket of queued) socket.close();
-    this.#wakeAcceptors();
-    for (const waiter of this.#servers.slice()) waiter.wake();
-    this.#starting?.wake(undefined);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  toString(): string {
-    const address = this.#address;
-    const where = address === null ? 'not listening' : typeof address === 'string' ? address : hostPort(address.address, address.port);
-    return `Server (${where})`;
-  }
-
-  /** Starts listening and parks until Node listens. Used by listen() only. */
-  static [kListen](options: ListenOptions): Server {
-    const { timeout, highWaterMark, noDelay, keepAlive, keepAliveInitialDelay, maxPending = DEFAULT_MAX_PENDING, ...listenOptions } = options;
-    const socketOptions: SocketOptions = { timeout: checkTimeout(timeout), highWaterMark: checkHighWaterMark(highWaterMark) };
-    if (typeof maxPending !== 'number' || !Number.isInteger(maxPending) || maxPending < 0) {
-      throw invalidArgType('maxPending', 'a non-negative integer', maxPending);
-    }
-    const nodeServer = net.createServer({ allowHalfOpen: true, noDelay, keepAlive, keepAliveInitialDelay });
-    const server = new Server(nodeServer, socketOptions, maxPending);
-    let listening = false;
-    try {
-      if (listenOptions.path === undefined && listenOptions.port === undefined) listenOptions.port = 0;
-      nodeServer.listen(listenOptions);
-      while (!server.#listening) {
-        if (server.#error !== undefined) throw server.#error;
-        if (server.#closed) throw server.#closedError('listen');
-        const waiter = new Waiter<Error | undefined>();
-        server.#starting = waiter;
-        try {
-          waiter.wait(`listen() on ${describeListen(listenOptions)}`);
-        } finally {
-          server.#starting = undefined;
-        }
-      }
-      listening = true;
-      return server;
-    } finally {
-      if (!listening) {
-        server.#closed = true;
-        nodeServer.close();
-      }
-    }
-  }
-
-  #onConnection(nodeSocket: net.Socket): void {
-    const socket = new Socket(nodeSocket, this.#socketOptions);
-    if (this.#closed) {
-      socket.close();
-      return;
-    }
-    if (this.#handler !== undefined) {
-      this.#dispatch(socket);
-      return;
-    }
-    this.#hand(socket, false);
-  }
-
-  /** Hands `socket` to the oldest acceptor still waiting, else queues it (at the front when given back). */
-  #hand(socket: Socket, front: boolean): void {
-    if (this.#closed) {
-      socket.close();
-      return;
-    }
-    while (this.#acceptors.length > 0) {
-      const waiter = this.#acceptors.shift()!;
-      if (!waiter.settled) {
-        waiter.wake(socket);
-        return;
-      }
-    }
-    if (front) this.#queue.unshift(socket);
-    else if (this.#queue.length >= this.#maxPending) socket.close(); // the kernel's backlog is the place to wait
-    else this.#queue.push(socket);
-  }
-
-  #dispatch(socket: Socket): void {
-    const handler = this.#handler!;
-    const name = `${handler.name || 'handler'} ${hostPort(socket.remoteAddress, socket.remotePort)}`;
-    new Greenlet(serveOne, [handler, socket], { name }).start();
-  }
-
-  #onError(err: Error): void {
-    if (!this.#listening) {
-      this.#error = err;
-      this.#starting?.wake(err);
-      return;
-    }
-    // An accept error (EMFILE, ...): the next accept() throws it, once.
-    this.#error = err;
-    const waiter = this.#acceptors.shift();
-    waiter?.wake(undefined);
-  }
-
-  /** Each looks again (and finds the server closed, serving or failed). A copy: see Socket#wakeWriters. */
-  #wakeAcceptors(): void {
-    for (const waiter of this.#acceptors.slice()) waiter.wake(undefined);
-  }
-
-  #checkAccepting(): void {
-    if (this.#closed) throw this.#closedError('accept on');
-    if (this.#handler !== undefined) throw this.#servingError('accept on');
-  }
-
-  #closedError(verb: string): FiberError {
-    return new FiberError('ERR_SERVER_CLOSED', `cannot ${verb} ${this}: it was closed with close(); listen() again for a new server`);
-  }
-
-  #servingError(verb: string): FiberError {
-    return new FiberError(
-      'ERR_SERVER_SERVING',
-      `cannot ${verb} ${this}: it already hands every connection to the handler given to serve(); use either accept() or one serve()`,
-    );
-  }
-}
-
-function serveOne(handler: (socket: Socket) => unknown, socket: Socket): unknown {
-  try {
-    return handler(socket);
-  } finally {
-    socket.close();
-  }
-}
-
-function describeListen(options: ListenOptions): string {
-  if (options.path !== undefined) return options.path;
-  return hostPort(options.host ?? '::', options.port ?? 0);
-}
-
-/**
- * Starts a server and parks the calling fiber until it listens:
- * `listen(port = 0, host?)` or `listen(options)` (see ListenOptions; the
- * socket options apply to every accepted Socket). Listen errors
- * (EADDRINUSE, EACCES, ...) are Node's own.
- */
-export function listen(port?: number, host?: string, options?: ListenOptions): Server;
-export function listen(options: ListenOptions): Server;
-export function listen(portOrOptions?: number | ListenOptions, host?: string, options: ListenOptions = {}): Server {
-  currentFiberFor('listen');
-  let all: ListenOptions;
-  if (portOrOptions !== null && typeof portOrOptions === 'object') {
-    all = { ...portOrOptions };
-  } else {
-    if (host !== undefined && typeof host !== 'string') throw invalidArgType('host', 'a string or undefined', host);
-    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'an object', options);
-    all = { ...options, port: portOrOptions ?? 0 };
-    if (host !== undefined) all.host = host;
-  }
-  return Server[kListen](all);
 }
