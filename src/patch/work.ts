@@ -7,7 +7,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as zlib from 'node:zlib';
-import { greenFromCallback, type Twin } from './fs.js';
+import { greenFromCallback, type Twin } from './adapter.js';
 
 /** zlib's one-shot *Sync functions (those this Node has), each with a callback twin. */
 export const ZLIB_COVERED: readonly string[] = [
