@@ -33,9 +33,9 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { invalidArgType } from '../core/errors.js';
-import { currentFiberFor, Waiter } from '../hub/hub.js';
-import { checkTimeout } from '../hub/park.js';
-import { Timeout, TimeoutError } from '../hub/timeout.js';
+import { currentFiberFor, parkOn, Waiter } from '../hub/hub.js';
+import { checkTimeout, removeFrom } from '../hub/park.js';
+import { TimeoutError } from '../hub/timeout.js';
 import { decodeWithCharset } from './text.js';
 
 /**
@@ -288,19 +288,17 @@ class Exchange {
     const what = `${this.#label} (${doing})`;
     const waiter = new Waiter<void>();
     this.#waiters.push(waiter);
-    const deadline = this.#timeout === undefined ? undefined : new Timeout(this.#timeout, this.#timeoutError(doing)).start();
+    let err: unknown;
     try {
-      waiter.wait(what);
-    } catch (err) {
-      // Our own deadline, expired just after the event came: the wait succeeded.
-      if (err === deadline?.error && waiter.settled) return;
-      const i = this.#waiters.indexOf(waiter);
-      if (i >= 0) this.#waiters.splice(i, 1);
-      this.abort(interrupted(this.#label, err));
-      throw err;
-    } finally {
-      deadline?.cancel();
+      // An event that came just before the time ran out counts: the wait succeeded.
+      if (parkOn(waiter, what, this.#timeout)) return;
+      err = this.#timeoutError(doing);
+    } catch (thrown) {
+      err = thrown;
     }
+    removeFrom(this.#waiters, waiter);
+    this.abort(interrupted(this.#label, err));
+    throw err;
   }
 
   #timeoutError(doing: string): TimeoutError {

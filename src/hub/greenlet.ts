@@ -6,7 +6,8 @@
  */
 import { Fiber } from '../core/fiber.js';
 import { FiberError, FiberExit, invalidArgType } from '../core/errors.js';
-import { callSoon, currentFiberFor, enqueue, finishInto, resumeTarget, spawnSites, throwInto, userFrames, Waiter, type Resumable } from './hub.js';
+import { callSoon, currentFiberFor, enqueue, finishInto, parkOn, resumeTarget, spawnSites, throwInto, userFrames, Waiter, type Resumable } from './hub.js';
+import { removeFrom } from './park.js';
 import { Timeout } from './timeout.js';
 
 export type GreenletState = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -156,8 +157,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T>, Resumable {
   }
 
   unlink(callback: (g: Greenlet<T>) => void): void {
-    const i = this.#links?.indexOf(callback) ?? -1;
-    if (i >= 0) this.#links!.splice(i, 1);
+    if (this.#links !== undefined) removeFrom(this.#links, callback);
   }
 
   /** Waits until it finishes, at most `timeoutMs`; returns whether it finished. */
@@ -170,14 +170,10 @@ export class Greenlet<T = unknown> implements PromiseLike<T>, Resumable {
     // Formatted only if the "blocked forever" report asks.
     const what = (): string => `join(${this})`;
     try {
-      if (timeoutMs === undefined) waiter.wait(what);
-      else Timeout.run(timeoutMs, () => waiter.wait(what), null);
+      parkOn(waiter, what, timeoutMs);
     } finally {
       // Woken joiners were taken off with the whole list.
-      if (!waiter.settled) {
-        const i = this.#joiners?.indexOf(waiter) ?? -1;
-        if (i >= 0) this.#joiners!.splice(i, 1);
-      }
+      if (!waiter.settled && this.#joiners !== undefined) removeFrom(this.#joiners, waiter);
     }
     return this.#dead;
   }

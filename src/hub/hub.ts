@@ -287,6 +287,33 @@ export function userFrames(stack: string | undefined): string | undefined {
 // One record per fiber that ever parked, reused: no map churn on the switch path.
 const parkInfo = new WeakMap<Fiber, ParkInfo>();
 
+/** Waiter's internal half of parkOn(), and its timer's. */
+const timedWait: unique symbol = Symbol('stackful.timedWait');
+const expireWait: unique symbol = Symbol('stackful.expireWait');
+
+function expire(waiter: Waiter<unknown>): void {
+  waiter[expireWait]();
+}
+
+/**
+ * The one way to wait with a time limit (gevent's _primitive_wait): every
+ * primitive, green module and sleep() parks through it. Parks the running
+ * fiber on `waiter` until it is settled, or at most `timeout` ms (no limit
+ * when undefined). Returns true when it was settled (a wake that raced with
+ * the time limit counts as a wake; a fail() throws its error), false when the
+ * time ran out first: the waiter is then still unsettled, so the caller's
+ * `finally` takes it off its wait list and nothing was handed over. An
+ * exception raised in the fiber meanwhile (kill(), an outer Timeout) unwinds
+ * out of it, as out of wait().
+ */
+export function parkOn(waiter: Waiter<unknown>, what: string | (() => string), timeout: number | undefined): boolean {
+  if (timeout === undefined) {
+    waiter.wait(what);
+    return true;
+  }
+  return waiter[timedWait](what, timeout);
+}
+
 /**
  * A one-shot rendezvous between one parked fiber and whoever wakes it
  * (gevent's Waiter). `wait()` parks the calling fiber until `wake(value)` or
@@ -304,6 +331,7 @@ const parkInfo = new WeakMap<Fiber, ParkInfo>();
 export class Waiter<T = unknown> implements Resumable {
   #fiber: Fiber | undefined;
   #settled = false;
+  #expired = false;
   #failed = false;
   #value: T | undefined;
   #error: unknown;
@@ -321,22 +349,7 @@ export class Waiter<T = unknown> implements Resumable {
    * string, or a function returning it (called only if the report is made).
    */
   wait(what: string | (() => string) = 'Waiter.wait'): T {
-    if (!this.#settled) {
-      const fiber = Fiber.current;
-      if (fiber === Fiber.root) currentFiberFor('wait', `(${typeof what === 'function' ? what() : what})`);
-      let info = parkInfo.get(fiber);
-      if (info === undefined) info = infoOf(fiber);
-      info.what = what;
-      info.parked = true;
-      this.#fiber = fiber;
-      try {
-        // Whatever the hub passes back is ignored: the outcome is in this waiter.
-        while (!this.#settled) if (park() === PROBE) recordWaitSite(info);
-      } finally {
-        info.parked = false;
-        this.#fiber = undefined;
-      }
-    }
+    if (!this.#settled) this.#park(what);
     if (this.#failed) throw this.#error;
     return this.#value as T;
   }
@@ -349,6 +362,47 @@ export class Waiter<T = unknown> implements Resumable {
     this.#settle(true, undefined, error);
   }
 
+  /** @internal parkOn()'s half: wait() for at most `ms`; false when the time ran out first (the waiter is then not settled). */
+  [timedWait](what: string | (() => string), ms: number): boolean {
+    if (!this.#settled) {
+      const timer = setTimeout(expire, ms, this);
+      try {
+        this.#park(what);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (!this.#settled) return false;
+    }
+    if (this.#failed) throw this.#error;
+    return true;
+  }
+
+  /** @internal The timer of [timedWait]: resumes the fiber without settling the waiter. */
+  [expireWait](): void {
+    if (this.#settled || this.#fiber === undefined) return;
+    this.#expired = true;
+    this.#resume(this.#fiber);
+  }
+
+  /** Parks the running fiber until the waiter is settled or its [timedWait] time runs out. */
+  #park(what: string | (() => string)): void {
+    const fiber = Fiber.current;
+    if (fiber === Fiber.root) currentFiberFor('wait', `(${typeof what === 'function' ? what() : what})`);
+    let info = parkInfo.get(fiber);
+    if (info === undefined) info = infoOf(fiber);
+    info.what = what;
+    info.parked = true;
+    this.#fiber = fiber;
+    this.#expired = false;
+    try {
+      // Whatever the hub passes back is ignored: the outcome is in this waiter.
+      while (!this.#settled && !this.#expired) if (park() === PROBE) recordWaitSite(info);
+    } finally {
+      info.parked = false;
+      this.#fiber = undefined;
+    }
+  }
+
   #settle(failed: boolean, value: T | undefined, error: unknown): void {
     if (this.#settled) return;
     this.#settled = true;
@@ -356,7 +410,10 @@ export class Waiter<T = unknown> implements Resumable {
     this.#value = value;
     this.#error = error;
     const fiber = this.#fiber;
-    if (fiber === undefined) return;
+    if (fiber !== undefined) this.#resume(fiber);
+  }
+
+  #resume(fiber: Fiber): void {
     if (Fiber.current === Fiber.root) {
       if (fiber.state === 'suspended') switchWith(fiber, undefined);
       return;
@@ -484,13 +541,7 @@ export function sleep(ms = 0): void {
     yieldToHub();
     return;
   }
-  const waiter = new Waiter<void>();
-  const timer = setTimeout(() => waiter.wake(), ms);
-  try {
-    waiter.wait(`sleep(${ms})`);
-  } finally {
-    clearTimeout(timer);
-  }
+  parkOn(new Waiter<void>(), `sleep(${ms})`, ms);
 }
 
 /**

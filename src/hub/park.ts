@@ -1,18 +1,19 @@
 /**
- * What every primitive in src/sync shares: checking a timeout argument and
- * parking on a Waiter under that timeout.
+ * What every primitive in src/sync shares: checking a timeout argument,
+ * parking in a line of waiters (on the hub's parkOn()), removing from a list.
  *
  * The rule every primitive follows: a Waiter in a wait list is woken with the
  * thing it waited for already handed over (a token, an item, a flag). Between
- * that wake and the moment the fiber runs again, a Timeout or a kill() may
- * still be raised in it; the primitive's `finally` then sees `waiter.settled`
- * and either keeps what was handed over (its own timeout came too late: the
- * call succeeded) or gives it back (an exception leaves the call), so nothing
- * is lost or counted twice.
+ * that wake and the moment the fiber runs again, an outer Timeout or a kill()
+ * may still be raised in it; the primitive's `finally` then sees
+ * `waiter.settled` and either keeps what was handed over (parkOn() returned
+ * true: a time limit that ran out just after the wake does not count) or gives
+ * it back (an exception leaves the call), so nothing is lost or counted twice.
+ * A wait whose own time limit ran out leaves its waiter unsettled: nothing was
+ * handed over, and the `finally` takes it off the list.
  */
 import { invalidArgType, outOfRange } from '../core/errors.js';
-import { Waiter } from './hub.js';
-import { Timeout } from './timeout.js';
+import { parkOn, Waiter } from './hub.js';
 
 /** `undefined` (no timeout) or a number of milliseconds >= 0. */
 export function checkTimeout(timeout: unknown, name = 'timeout'): number | undefined {
@@ -42,32 +43,9 @@ export function checkOptions(options: unknown): { readonly block: boolean; reado
 }
 
 /**
- * Parks the running fiber on `waiter` for at most `timeout` ms (no limit when
- * undefined). Returns true when it was woken, false when the timeout expired
- * first. A wake that raced with the timeout counts as a wake. Any other
- * exception (kill(), an outer Timeout) propagates.
- */
-export function parkOn(waiter: Waiter<unknown>, what: string, timeout: number | undefined): boolean {
-  if (timeout === undefined) {
-    waiter.wait(what);
-    return true;
-  }
-  const deadline = new Timeout(timeout).start();
-  try {
-    waiter.wait(what);
-    return true;
-  } catch (err) {
-    if (err === deadline.error) return waiter.settled;
-    throw err;
-  } finally {
-    deadline.cancel();
-  }
-}
-
-/**
  * Parks the running fiber in `line`, a list of waiters that the primitive
  * wakes (in order) when what they wait for happens: a new waiter joins the
- * line, parks as parkOn() does, and leaves the line however the wait ends.
+ * line, parks as parkOn() (hub.ts) does, and leaves the line however the wait ends.
  */
 export function parkInLine(line: Array<Waiter<void>>, what: string, timeout: number | undefined): boolean {
   const waiter = new Waiter<void>();

@@ -26,6 +26,7 @@ import { Fiber } from '../core/fiber.js';
 import { FiberExit, invalidArgType, outOfRange, RequestError } from '../core/errors.js';
 import { Greenlet } from '../hub/greenlet.js';
 import { wait } from '../hub/hub.js';
+import { removeFrom } from '../hub/park.js';
 import { TimeoutError } from '../hub/timeout.js';
 
 export type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
@@ -207,8 +208,7 @@ export class Dispatcher {
     if (entry.state === 'turned away') return;
     if (entry.state === 'queued') {
       // Still in line: the client went away first.
-      const i = this.#queue.indexOf(entry);
-      if (i >= 0) this.#queue.splice(i, 1);
+      removeFrom(this.#queue, entry);
       this.#stats.aborted++;
       return;
     }

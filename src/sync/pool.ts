@@ -7,9 +7,9 @@
 import { Fiber } from '../core/fiber.js';
 import { FiberExit, invalidArgType, outOfRange, SyncError } from '../core/errors.js';
 import { Greenlet, killAll, spawn } from '../hub/greenlet.js';
-import { currentFiberFor, Waiter } from '../hub/hub.js';
+import { currentFiberFor, parkOn, Waiter } from '../hub/hub.js';
 import { TimeoutError } from '../hub/timeout.js';
-import { checkOptions, checkTimeout, parkOn, removeFrom, type BlockOptions } from '../hub/park.js';
+import { checkOptions, checkTimeout, removeFrom, type BlockOptions } from '../hub/park.js';
 import { Queue } from './queue.js';
 import { Semaphore } from './semaphore.js';
 

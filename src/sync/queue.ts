@@ -12,8 +12,8 @@
  */
 import { invalidArgType, outOfRange, QueueEmpty, QueueFull, SyncError } from '../core/errors.js';
 import { Fiber } from '../core/fiber.js';
-import { currentFiberFor, Waiter } from '../hub/hub.js';
-import { checkOptions, checkTimeout, Line, parkInLine, parkOn, type BlockOptions } from '../hub/park.js';
+import { currentFiberFor, parkOn, Waiter } from '../hub/hub.js';
+import { checkOptions, checkTimeout, Line, parkInLine, type BlockOptions } from '../hub/park.js';
 
 const NOTHING: unique symbol = Symbol('nothing');
 

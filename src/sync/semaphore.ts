@@ -6,8 +6,8 @@
  * (the counter stays at 0 while anyone waits).
  */
 import { invalidArgType, outOfRange, SyncError } from '../core/errors.js';
-import { currentFiberFor, Waiter } from '../hub/hub.js';
-import { checkOptions, checkTimeout, parkInLine, parkOn, removeFrom, type BlockOptions } from '../hub/park.js';
+import { currentFiberFor, parkOn, Waiter } from '../hub/hub.js';
+import { checkOptions, checkTimeout, parkInLine, removeFrom, type BlockOptions } from '../hub/park.js';
 
 export class Semaphore {
   #counter: number;

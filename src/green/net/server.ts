@@ -7,10 +7,10 @@
  */
 import * as net from 'node:net';
 import { FiberError, invalidArgType } from '../../core/errors.js';
-import { currentFiberFor, Waiter } from '../../hub/hub.js';
+import { currentFiberFor, parkOn, Waiter } from '../../hub/hub.js';
 import { Greenlet } from '../../hub/greenlet.js';
-import { checkTimeout } from '../../hub/park.js';
-import { checkHighWaterMark, hostPort, park, Socket, timedOut, TIMED_OUT, type SocketOptions } from './socket.js';
+import { checkTimeout, removeFrom } from '../../hub/park.js';
+import { checkHighWaterMark, hostPort, Socket, timedOut, type SocketOptions } from './socket.js';
 
 const DEFAULT_MAX_PENDING = 511;
 
@@ -60,7 +60,7 @@ export class Server {
   /** Connections taken by Node that no fiber has accepted yet, oldest first. */
   #queue: Socket[] = [];
   /** Fibers parked in accept(), oldest first; each is woken holding its Socket, or with undefined to look again. */
-  #acceptors: Array<Waiter<Socket | undefined | typeof TIMED_OUT>> = [];
+  #acceptors: Array<Waiter<Socket | undefined>> = [];
   /** Fibers parked in serveForever(), woken by close(). */
   #servers: Array<Waiter<void>> = [];
   #handler: ((socket: Socket) => unknown) | undefined;
@@ -131,23 +131,23 @@ export class Server {
         this.#error = undefined;
         throw err;
       }
-      const waiter = new Waiter<Socket | undefined | typeof TIMED_OUT>();
+      const waiter = new Waiter<Socket | undefined>();
       this.#acceptors.push(waiter);
-      let outcome: Socket | undefined | typeof TIMED_OUT = undefined;
+      let woken = false;
       let done = false;
       try {
-        outcome = park(waiter, `Server.accept() on ${this}`, timeout);
+        woken = parkOn(waiter, `Server.accept() on ${this}`, timeout);
         done = true;
       } finally {
-        const i = this.#acceptors.indexOf(waiter);
-        if (i >= 0) this.#acceptors.splice(i, 1);
+        removeFrom(this.#acceptors, waiter);
         if (!done && waiter.settled) {
           const handed = waiter.wait();
           if (handed instanceof Socket) this.#hand(handed, true);
         }
       }
+      if (!woken) throw timedOut(`Server.accept() on ${this}`, timeout!);
+      const outcome = waiter.wait();
       if (outcome instanceof Socket) return outcome;
-      if (outcome === TIMED_OUT) throw timedOut(`Server.accept() on ${this}`, timeout!);
     }
   }
 
@@ -186,8 +186,7 @@ export class Server {
         try {
           waiter.wait(`Server.serveForever() on ${this}`);
         } finally {
-          const i = this.#servers.indexOf(waiter);
-          if (i >= 0) this.#servers.splice(i, 1);
+          removeFrom(this.#servers, waiter);
         }
       }
     } finally {

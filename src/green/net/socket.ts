@@ -9,16 +9,14 @@
 import * as net from 'node:net';
 import { Fiber } from '../../core/fiber.js';
 import { FiberError, invalidArgType, outOfRange } from '../../core/errors.js';
-import { currentFiberFor, Waiter } from '../../hub/hub.js';
+import { currentFiberFor, parkOn, Waiter } from '../../hub/hub.js';
+import { removeFrom } from '../../hub/park.js';
 import { checkTimeout } from '../../hub/park.js';
 import { TimeoutError } from '../../hub/timeout.js';
 
 /** Default fiber-side read buffer limit; a Node socket hands over chunks of up to 64 KiB. */
 const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
 const DEFAULT_MAX_LINE = 64 * 1024;
-
-/** What a timer wakes a parked call with. */
-export const TIMED_OUT: unique symbol = Symbol('timed out');
 
 /** Key of the connect step, callable only from this module. */
 const kConnect: unique symbol = Symbol('connect');
@@ -56,21 +54,7 @@ type WithoutNodeTimeout<T> = Omit<T, 'timeout' | 'onread'>;
 /** Node's net.connect() options, with `timeout` and `highWaterMark` meaning what they mean here. */
 export type ConnectOptions = (WithoutNodeTimeout<net.TcpNetConnectOpts> | WithoutNodeTimeout<net.IpcNetConnectOpts>) & SocketOptions;
 
-// --- parking ---------------------------------------------------------------
-
-/**
- * Parks the calling fiber on `waiter` for at most `timeout` ms (no limit when
- * undefined); returns what it was woken with, TIMED_OUT when the time ran out.
- */
-export function park<T>(waiter: Waiter<T | typeof TIMED_OUT>, what: string, timeout: number | undefined): T | typeof TIMED_OUT {
-  if (timeout === undefined) return waiter.wait(what);
-  const timer = setTimeout(() => waiter.wake(TIMED_OUT), timeout);
-  try {
-    return waiter.wait(what);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+// --- parking (on the hub's parkOn()) ----------------------------------------
 
 /** A TimeoutError that names what timed out, with the stack of the call that waited. */
 export function timedOut(what: string, ms: number, after = 'the socket is still usable: retry, or close() it'): TimeoutError {
@@ -134,9 +118,9 @@ export class Socket {
   /** The fiber inside a read call (reads are one fiber at a time). */
   #readingFiber: Fiber | undefined;
   /** The parked reader, woken by data, EOF, an error or close. */
-  #reader: Waiter<true | typeof TIMED_OUT> | undefined;
+  #reader: Waiter<true> | undefined;
   /** Parked writers (drain, finish) and the parked connect, woken by any change. */
-  #writers: Array<Waiter<true | typeof TIMED_OUT>> = [];
+  #writers: Array<Waiter<true>> = [];
 
   #remoteAddress: string | undefined;
   #remotePort: number | undefined;
@@ -377,15 +361,15 @@ export class Socket {
     this.#sock.connect(options);
     while (!this.#connected) {
       this.#checkAlive('connect');
-      const waiter = new Waiter<true | typeof TIMED_OUT>();
+      const waiter = new Waiter<true>();
       this.#writers.push(waiter);
-      let outcome;
+      let woken;
       try {
-        outcome = park(waiter, `connect() to ${describeTarget(options)}`, this.#timeout);
+        woken = parkOn(waiter, `connect() to ${describeTarget(options)}`, this.#timeout);
       } finally {
-        this.#removeWriter(waiter);
+        removeFrom(this.#writers, waiter);
       }
-      if (outcome === TIMED_OUT && !this.#connected) throw timedOut(`connect() to ${describeTarget(options)}`, this.#timeout!, 'the half-open socket was closed');
+      if (!woken && !this.#connected) throw timedOut(`connect() to ${describeTarget(options)}`, this.#timeout!, 'the half-open socket was closed');
     }
   }
 
@@ -451,15 +435,15 @@ export class Socket {
     this.#checkAlive('read from');
     this.#want = want;
     this.#flow();
-    const waiter = new Waiter<true | typeof TIMED_OUT>();
+    const waiter = new Waiter<true>();
     this.#reader = waiter;
-    let outcome;
+    let woken;
     try {
-      outcome = park(waiter, `Socket.${what} on ${this}`, this.#timeout);
+      woken = parkOn(waiter, `Socket.${what} on ${this}`, this.#timeout);
     } finally {
       this.#reader = undefined;
     }
-    if (outcome === TIMED_OUT) throw timedOut(`${what} on ${this}`, this.#timeout!);
+    if (!woken) throw timedOut(`${what} on ${this}`, this.#timeout!);
   }
 
   /** The byte at `index` of the buffer (index < #buffered), without taking it. */
@@ -537,23 +521,18 @@ export class Socket {
   }
 
   #parkWriter(what: string, verb: string): void {
-    const waiter = new Waiter<true | typeof TIMED_OUT>();
+    const waiter = new Waiter<true>();
     this.#writers.push(waiter);
-    let outcome;
+    let woken;
     try {
-      outcome = park(waiter, `${what} on ${this}`, this.#timeout);
+      woken = parkOn(waiter, `${what} on ${this}`, this.#timeout);
     } finally {
-      this.#removeWriter(waiter);
+      removeFrom(this.#writers, waiter);
     }
-    if (outcome === TIMED_OUT) {
+    if (!woken) {
       this.#checkAlive(verb); // an error that came with the timer wins
       throw timedOut(`${what} on ${this}`, this.#timeout!);
     }
-  }
-
-  #removeWriter(waiter: Waiter<true | typeof TIMED_OUT>): void {
-    const i = this.#writers.indexOf(waiter);
-    if (i >= 0) this.#writers.splice(i, 1);
   }
 
   #wakeReader(): void {
