@@ -6,7 +6,7 @@
  * stackful: real stackful fibers for Node.js.
  */
 export { Fiber, getcurrent, listFibers, setTraceCreation, stats } from './core/fiber.js';
-export type { FiberInfo, FiberOptions, FiberState, Stats } from './core/fiber.js';
+export type { FiberInfo, FiberOptions, FiberState, Stats, StatsCounters, StatsDiagnostics } from './core/fiber.js';
 export { FiberError, FiberExit, NativeBinaryError, UnsupportedRuntimeError } from './core/errors.js';
 export { runtime, checkRuntime, SUPPORTED_V8, SUPPORTED_PLATFORMS, OVERRIDE_ENV } from './core/native.js';
 export type { RuntimeInfo, RuntimeFacts } from './core/native.js';

@@ -16,6 +16,7 @@ import { threadId } from 'node:worker_threads';
 import { applyView, captureView, contextInUse, installScopeHooks, swapView, type ContextView } from './context.js';
 import { FiberError, FiberExit, invalidArgType, outOfRange } from './errors.js';
 import { load, type Handle, type NativeStats } from './native.js';
+import { settings } from './settings.js';
 
 export type FiberState = 'new' | 'running' | 'suspended' | 'dead';
 
@@ -59,7 +60,7 @@ function take(): unknown {
   return value;
 }
 
-let traceCreation = process.env.STACKFUL_TRACE === '1';
+let traceCreation = settings.traceCreation;
 
 /**
  * Set while no fiber may switch (src/guard.ts: process.exit(), a timed vm
@@ -84,6 +85,12 @@ export function checkSwitchAllowed(target: Fiber): void {
 export function setTraceCreation(enabled: boolean): void {
   traceCreation = enabled;
 }
+
+// Set by Fiber's static block, which may use its private members: what the
+// hub needs of them, kept off Fiber's public surface.
+let liveArray: () => Fiber[];
+/** switch(value) without the arguments array a rest parameter makes on every call. */
+let switchOne: (target: Fiber, value: unknown) => unknown;
 
 let nextId = 1;
 let core: ReturnType<typeof load>;
@@ -465,18 +472,6 @@ export class Fiber {
     return out.reverse(); // oldest first
   }
 
-  /** @internal */
-  static liveObjects(): Fiber[] {
-    return Fiber.#liveArray();
-  }
-
-  /** @internal switch(value) without the arguments array a rest parameter makes on every call. */
-  static switchWith(target: Fiber, value: unknown): unknown {
-    target.#checkTarget('switch to');
-    if (switchGuard !== undefined) switchGuard('switch to', target);
-    return Fiber.#transfer(target, value, target.#state === 'new' ? [value] : undefined, false, undefined);
-  }
-
   /** Live fibers, with where they were created. */
   static list(): FiberInfo[] {
     return Fiber.#liveArray().map((f) => ({
@@ -488,6 +483,12 @@ export class Fiber {
   }
 
   static {
+    liveArray = () => Fiber.#liveArray();
+    switchOne = (target, value) => {
+      target.#checkTarget('switch to');
+      if (switchGuard !== undefined) switchGuard('switch to', target);
+      return Fiber.#transfer(target, value, target.#state === 'new' ? [value] : undefined, false, undefined);
+    };
     core = load(() => Fiber.#main());
     mailbox = core.mailbox;
     this.#root = new this(ROOT as never);
@@ -516,7 +517,7 @@ function checkFiber(value: unknown, name: string): asserts value is Fiber {
 
 /** The started, unfinished Fiber objects of this thread (for the hub's reports; not exported by the package). */
 export function liveFibers(): Fiber[] {
-  return Fiber.liveObjects();
+  return liveArray();
 }
 
 /**
@@ -524,7 +525,7 @@ export function liveFibers(): Fiber[] {
  * no arguments array per call (not exported by the package).
  */
 export function switchWith(target: Fiber, value: unknown): unknown {
-  return Fiber.switchWith(target, value);
+  return switchOne(target, value);
 }
 
 /** The running fiber (greenlet's getcurrent()). */
@@ -537,7 +538,18 @@ export function listFibers(): FiberInfo[] {
   return Fiber.list();
 }
 
-export interface Stats extends NativeStats {}
+/** The counters of stats(): this thread's fibers and their stacks. */
+export type StatsCounters = Pick<NativeStats, 'created' | 'finished' | 'live' | 'suspended' | 'stackBytesReserved' | 'stackBytesPooled'>;
+
+/**
+ * The diagnostic part of stats(): which implementation path this runtime
+ * took (guard pages, young-GC handling, the switch) and why, as the README
+ * describes. For bug reports and tests; these name internals, and their
+ * values may change with any release.
+ */
+export type StatsDiagnostics = Pick<NativeStats, 'guardPages' | 'youngGc' | 'switching'>;
+
+export interface Stats extends StatsCounters, StatsDiagnostics {}
 
 /** Counters for this thread's fibers and stacks. */
 export function stats(): Stats {

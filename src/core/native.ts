@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { FiberError, NativeBinaryError, UnsupportedRuntimeError } from './errors.js';
+import { ENV, settings } from './settings.js';
 
 /** V8 lines whose internals stackful has been validated against (see native/v8_state.cc). */
 export const SUPPORTED_V8: Readonly<Record<string, string>> = {
@@ -31,7 +32,7 @@ export interface RuntimeInfo extends RuntimeFacts {
 }
 
 /** The documented override: load on a V8 line that is not in SUPPORTED_V8 (the load-time probes still run). */
-export const OVERRIDE_ENV = 'STACKFUL_ALLOW_UNTESTED_V8';
+export const OVERRIDE_ENV = ENV.allowUntestedV8;
 
 function supportedList(): string {
   const lines = Object.entries(SUPPORTED_V8).map(([v8, node]) => `${node} (V8 ${v8})`);
@@ -139,7 +140,7 @@ interface Addon {
 
 export const runtime: RuntimeInfo = checkRuntime(
   { platform: process.platform, arch: process.arch, node: process.versions.node, v8: process.versions.v8 },
-  process.env[OVERRIDE_ENV] === '1',
+  settings.allowUntestedV8,
 );
 
 /** Loads the addon and initialises it on this thread; throws UnsupportedRuntimeError when it cannot run here. */

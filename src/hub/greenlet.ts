@@ -5,6 +5,7 @@
  * a thenable, so async code can `await` it; fibers `join()` or `get()` it.
  */
 import { Fiber } from '../core/fiber.js';
+import { settings } from '../core/settings.js';
 import { FiberError, FiberExit, invalidArgType } from '../core/errors.js';
 import { callSoon, currentFiberFor, enqueue, finishInto, parkOn, resumeTarget, spawnSites, throwInto, userFrames, Waiter, type Resumable } from './hub.js';
 import { removeFrom } from './park.js';
@@ -17,7 +18,7 @@ let nextGreenletId = 1;
 /** Frames captured for a spawn site: the three shown, and room for this module's own (spawn(), Pool#spawn(), ...). */
 const SITE_FRAMES = 6;
 
-let recordSpawnSites = process.env.STACKFUL_SPAWN_SITES === '1';
+let recordSpawnSites = settings.spawnSites;
 
 /**
  * Whether new greenlets record where they were spawned, for the report of

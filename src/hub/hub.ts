@@ -69,7 +69,7 @@ const CLOCK_EVERY = 32;
 let trusted = 0; // checks left that need no clock
 
 /**
- * Internal, for tests: sets SLICE_MS and returns the previous value (0: every
+ * Internal, for tests (exported by src/internal.ts only): sets SLICE_MS and returns the previous value (0: every
  * drain waits for an event-loop turn and every park goes to the hub, so the
  * hub can act between drains).
  */
