@@ -12,6 +12,7 @@
  * Values never cross into C++: the fiber that switches leaves them in the
  * module-level transfer slot below, and the fiber that resumes takes them.
  */
+import { setFlagsFromString } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import { applyView, captureView, contextInUse, installScopeHooks, swapView, type ContextView } from './context.js';
 import { FiberError, FiberExit, invalidArgType, outOfRange } from './errors.js';
@@ -86,6 +87,24 @@ export function setTraceCreation(enabled: boolean): void {
   traceCreation = enabled;
 }
 
+/**
+ * What stackful changes in the process once fibers exist, done when the first
+ * fiber (other than the root) is made, before any switch: importing stackful
+ * alone changes nothing here (test/module.test.ts "import side effects").
+ */
+let firstFiberMade = false;
+function onFirstFiber(): void {
+  firstFiberMade = true;
+  // V8's WebAssembly code GC aborts the process ("archived threads in
+  // combination with wasm not supported") when it runs while any V8 thread
+  // state is archived, that is while any fiber is suspended, the root
+  // included. Node's fetch() parses HTTP with wasm and reached it within a
+  // hundred requests. Without it, wasm code that tiering replaced stays
+  // allocated until its module is collected. Off before the first switch is
+  // soon enough: see test/crash/wasm-code-gc.js, which also runs wasm first.
+  setFlagsFromString('--no-wasm-code-gc');
+}
+
 // Set by Fiber's static block, which may use its private members: what the
 // hub needs of them, kept off Fiber's public surface.
 let liveArray: () => Fiber[];
@@ -146,6 +165,7 @@ export class Fiber {
       throw outOfRange('stackSize', `an integer from ${core.minStackSize} to ${core.maxStackSize} (bytes)`, stackSize);
     }
     if (parent !== undefined) checkFiber(parent, 'parent');
+    if (!firstFiberMade) onFirstFiber();
     this.id = nextId++;
     this.name = name ?? '';
     this.#fn = fn;

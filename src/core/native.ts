@@ -4,7 +4,6 @@
  */
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { FiberError, NativeBinaryError, UnsupportedRuntimeError } from './errors.js';
 import { ENV, settings } from './settings.js';
 
@@ -159,13 +158,6 @@ export function load(entry: () => void): NativeCore {
     runtime.reason = `probed V8 at load time: ${core.reason}; supported: ${supportedList()}`;
     throw new UnsupportedRuntimeError(`stackful cannot run here: ${runtime.reason}`);
   }
-  // V8's WebAssembly code GC aborts the process ("archived threads in
-  // combination with wasm not supported") when it runs while any V8 thread
-  // state is archived, that is while any fiber is suspended, the root
-  // included. Node's fetch() parses HTTP with wasm and reached it within a
-  // hundred requests. Without it, wasm code that tiering replaced stays
-  // allocated until its module is collected.
-  setFlagsFromString('--no-wasm-code-gc');
   return { ...(core as Omit<NativeCore, 'mailbox'>), mailbox: new Float64Array(core.mailbox!) };
 }
 

@@ -258,6 +258,10 @@ interface ParkInfo {
 function infoOf(fiber: Fiber): ParkInfo {
   let info = parkInfo.get(fiber);
   if (info === undefined) {
+    if (!reporting) {
+      reporting = true;
+      process.on('beforeExit', reportBlocked);
+    }
     info = { what: '', parked: false, site: undefined, turn: undefined };
     parkInfo.set(fiber, info);
   }
@@ -444,9 +448,11 @@ export const spawnSites = new WeakMap<Fiber, { readonly spawnedAt: string | unde
  * When the event loop runs out of work while fibers are still parked, nothing
  * can ever wake them (gevent: "this operation would block forever"). Say so,
  * fiber by fiber, instead of exiting silently, and exit with code 1 unless an
- * exit code was already set.
+ * exit code was already set. Installed when a fiber first parks (infoOf):
+ * importing stackful adds no listener.
  */
-process.on('beforeExit', () => {
+let reporting = false;
+function reportBlocked(): void {
   const stuck: Array<[Fiber, ParkInfo]> = [];
   for (const fiber of liveFibers()) {
     const info = parkInfo.get(fiber);
@@ -464,7 +470,7 @@ process.on('beforeExit', () => {
   }
   process.stderr.write(`${lines.join('\n')}\n`);
   if (!process.exitCode) process.exitCode = 1;
-});
+}
 
 /**
  * Where a parked fiber waits: recorded by the fiber itself, on its own stack,
