@@ -39,7 +39,7 @@ describe('import side effects', () => {
     assert.deepEqual(r.flagsAtEnd, ['--no-wasm-code-gc'], 'set once');
   });
 
-  it('the switch guards are installed at import, as README "Import side effects" says: process.exit and vm.Script#runInContext are wrapped', () => {
+  it('the switch guards are installed at import, as README "What loading stackful changes" says: process.exit and vm.Script#runInContext are wrapped', () => {
     const r = report(runChild('side-effects.js'));
     assert.equal(r.atImport.exitWrapped, true);
     assert.equal(r.atImport.vmWrapped, true);

@@ -24,6 +24,14 @@
  * Switches are refused by a guard that Fiber consults before every transfer
  * (setSwitchGuard in fiber.ts), set only while such a stretch runs: the rest
  * of the time the switch path pays one check of an unset variable.
+ *
+ * Import side effect: process.exit and the vm methods are wrapped when this
+ * module loads (stackful's import), not when the first fiber is made. A call
+ * already under way when it is made (an 'exit' listener, or the REPL's
+ * input, run with `breakOnSigint`, that makes the first fiber) could not be
+ * wrapped any more, and its fiber could switch where it must not. The
+ * wrappers cost one options check per vm call; README "What loading stackful
+ * changes" lists this with the two side effects that do wait for fibers.
  */
 import { isMainThread } from 'node:worker_threads';
 import { inspect } from 'node:util';
