@@ -64,12 +64,12 @@ function take(): unknown {
 let traceCreation = settings.traceCreation;
 
 /**
- * Set while no fiber may switch (src/guard.ts: process.exit(), a timed vm
+ * Set while no fiber may switch (src/core/guard.ts: process.exit(), a timed vm
  * run). Called before every transfer with what the caller tried; it throws.
  */
 let switchGuard: ((verb: string, target: Fiber | undefined) => never) | undefined;
 
-/** Installs or removes the switch guard (for src/guard.ts; not exported by the package). */
+/** Installs or removes the switch guard (for src/core/guard.ts; not exported by the package). */
 export function setSwitchGuard(guard: ((verb: string, target: Fiber | undefined) => never) | undefined): void {
   switchGuard = guard;
 }

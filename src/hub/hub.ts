@@ -205,7 +205,7 @@ export function finishInto(fiber: Fiber): Resumable | undefined {
  */
 export function park(): unknown {
   const current = Fiber.current;
-  // Where no fiber may switch (src/guard.ts), refuse before any ready fiber's turn is taken.
+  // Where no fiber may switch (src/core/guard.ts), refuse before any ready fiber's turn is taken.
   checkSwitchAllowed(Fiber.root);
   while (size > 0) {
     const entry = ring[head]!;

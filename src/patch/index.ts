@@ -15,7 +15,7 @@
  * child_process execSync / execFileSync / spawnSync, zlib's one-shot *Sync
  * functions, crypto's pbkdf2Sync, scryptSync, hkdfSync, randomFillSync and
  * generateKeyPairSync, and Atomics.wait (through Atomics.waitAsync).
- * Writes to stdout and stderr never park (see io/fs.ts).
+ * Writes to stdout and stderr never park (see fs.ts).
  */
 import * as fs from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
@@ -57,7 +57,7 @@ export function patchFs(): void {
 
 /**
  * Patches execSync, execFileSync and spawnSync: all three end in one native
- * call, which is what gets replaced (see io/child_process.ts), so their
+ * call, which is what gets replaced (see child_process.ts), so their
  * argument checks, return values and errors stay Node's own.
  */
 export function patchChildProcess(): void {
@@ -79,7 +79,7 @@ export function patchCrypto(): void {
 
 /**
  * Patches Atomics.wait: inside a fiber it parks only the fiber until notified
- * or timed out (see io/atomics.ts). Needs Atomics.waitAsync (Node 16 and later).
+ * or timed out (see atomics.ts). Needs Atomics.waitAsync (Node 16 and later).
  */
 export function patchAtomics(): void {
   if (ATOMICS_COVERED.includes('wait')) patch(Atomics as unknown as Record<string, AnyFunction>, 'wait', (original) => greenAtomicsWait(original as never) as AnyFunction);
