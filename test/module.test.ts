@@ -27,21 +27,24 @@ describe('package entry points', () => {
 });
 
 describe('import side effects', () => {
-  it('importing stackful sets no V8 flag and adds no beforeExit listener: the first fiber turns the wasm code GC off, the first park adds the report', () => {
+  // One child process: what the package changes at import, at the first fiber, at the first park.
+  let seen: { atImport: any; atFirstFiber: unknown; atFirstPark: unknown; flagsAtEnd: unknown } | undefined;
+  before(() => {
     const child = runChild('side-effects.js');
-    assert.equal(child.status, 0, describeChild(child));
-    assert.equal(child.stderr, '');
-    const r = report(child);
-    assert.deepEqual(r.atImport.flags, []);
-    assert.equal(r.atImport.beforeExit, 0);
-    assert.deepEqual(r.atFirstFiber, { flags: ['--no-wasm-code-gc'], beforeExit: 0 });
-    assert.deepEqual(r.atFirstPark, { beforeExit: 1 });
-    assert.deepEqual(r.flagsAtEnd, ['--no-wasm-code-gc'], 'set once');
+    assert.ok(child.status === 0 && child.stderr === '', describeChild(child));
+    seen = report(child);
+  });
+
+  it('importing stackful sets no V8 flag and adds no beforeExit listener: the first fiber turns the wasm code GC off, the first park adds the report', () => {
+    assert.deepEqual(seen!.atImport.flags, []);
+    assert.equal(seen!.atImport.beforeExit, 0);
+    assert.deepEqual(seen!.atFirstFiber, { flags: ['--no-wasm-code-gc'], beforeExit: 0 });
+    assert.deepEqual(seen!.atFirstPark, { beforeExit: 1 });
+    assert.deepEqual(seen!.flagsAtEnd, ['--no-wasm-code-gc'], 'set once');
   });
 
   it('the switch guards are installed at import, as README "What loading stackful changes" says: process.exit and vm.Script#runInContext are wrapped', () => {
-    const r = report(runChild('side-effects.js'));
-    assert.equal(r.atImport.exitWrapped, true);
-    assert.equal(r.atImport.vmWrapped, true);
+    assert.equal(seen!.atImport.exitWrapped, true);
+    assert.equal(seen!.atImport.vmWrapped, true);
   });
 });

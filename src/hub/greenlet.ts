@@ -266,19 +266,24 @@ export class Greenlet<T = unknown> implements PromiseLike<T>, Resumable {
     if (failed) {
       // Reported like an unhandled rejection unless someone looks at the outcome.
       callSoon(() => {
-        if (!this.#observed) reportUnhandled(this as Greenlet<unknown>, error);
+        if (!this.#observed) reportFailure(error, this as Greenlet<unknown>, `${this} failed and nobody joined it`);
       });
     }
   }
 }
 
-function reportUnhandled(g: Greenlet<any>, error: unknown): void {
+/**
+ * The one channel every greenlet failure nobody handles takes (a greenlet
+ * nobody joined, a request that failed in stackful/server): process
+ * 'greenletError' when it is listened to, else `headline` and the stack on stderr.
+ */
+export function reportFailure(error: unknown, g: Greenlet<any> | undefined, headline: string): void {
   if (process.listenerCount('greenletError') > 0) {
     process.emit('greenletError' as never, error as never, g as never);
     return;
   }
   const detail = error instanceof Error ? error.stack : String(error);
-  process.stderr.write(`${g} failed and nobody joined it:\n${detail}\n`);
+  process.stderr.write(`${headline}:\n${detail}\n`);
 }
 
 /** gevent's spawn(): a greenlet that starts on the next loop turn. */

@@ -181,14 +181,7 @@ function main(argv: string[]): void {
     workerTimeout,
     onGiveUp: () => process.exit(1),
   });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    let received = 0;
-    process.on(signal, () => {
-      received++;
-      void supervisor.stop(received === 1 ? options.gracefulTimeout : 0).then(() => process.exit(0));
-    });
-  }
-  process.on('SIGHUP', () => supervisor.reload());
+  supervisor.handleSignals(options.gracefulTimeout);
   supervisor.start();
   process.stderr.write(`stackful: primary ${process.pid} started ${workers} worker(s) for ${command.app}: ${supervisor.pids().join(', ')}\n`);
 }

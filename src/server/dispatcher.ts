@@ -24,7 +24,7 @@
 import type * as http from 'node:http';
 import { Fiber } from '../core/fiber.js';
 import { FiberExit, invalidArgType, outOfRange, RequestError } from '../core/errors.js';
-import { Greenlet } from '../hub/greenlet.js';
+import { Greenlet, reportFailure } from '../hub/greenlet.js';
 import { wait } from '../hub/hub.js';
 import { removeFrom } from '../hub/park.js';
 import { TimeoutError } from '../hub/timeout.js';
@@ -326,12 +326,7 @@ function respond(res: http.ServerResponse, status: number, text: string, headers
   }
 }
 
-/** A request's failure, through the channel every greenlet failure takes: process 'greenletError' when listened to, else stderr. */
+/** A request's failure, through the channel every greenlet failure takes (reportFailure). */
 function report(error: unknown, name: string, g: Greenlet<any> | undefined): void {
-  if (process.listenerCount('greenletError') > 0) {
-    process.emit('greenletError' as never, error as never, g as never);
-    return;
-  }
-  const detail = error instanceof Error ? error.stack : String(error);
-  process.stderr.write(`stackful/server: ${JSON.stringify(name)} failed:\n${detail}\n`);
+  reportFailure(error, g, `stackful/server: ${JSON.stringify(name)} failed`);
 }

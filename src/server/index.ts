@@ -123,7 +123,7 @@ export class Server {
     if (workers !== undefined && cluster.isPrimary) {
       const supervisor = new Supervisor({ workers, gracefulTimeout: this.#gracefulTimeout, workerTimeout });
       this.#supervisor = supervisor;
-      if (signals !== false) this.#handlePrimarySignals(supervisor);
+      if (signals !== false) supervisor.handleSignals(this.#gracefulTimeout);
       supervisor.start();
       this.ready = supervisor.whenListening().then(() => this);
       return;
@@ -150,17 +150,6 @@ export class Server {
         resolve(this);
       });
     });
-  }
-
-  #handlePrimarySignals(supervisor: Supervisor): void {
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      let received = 0;
-      process.on(signal, () => {
-        received++;
-        void supervisor.stop(received === 1 ? this.#gracefulTimeout : 0).then(() => process.exit(0));
-      });
-    }
-    process.on('SIGHUP', () => supervisor.reload());
   }
 
   /** Where it listens (in a cluster primary: where the first worker listened); null before. */

@@ -225,4 +225,20 @@ export class Supervisor {
     }
     return this.#stopping;
   }
+
+  /**
+   * The primary's signals, for `stackful serve` and serve({ workers }):
+   * SIGTERM / SIGINT stop every worker within `gracefulTimeout` ms (a second
+   * one: at once) and then exit with code 0; SIGHUP reloads.
+   */
+  handleSignals(gracefulTimeout: number): void {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      let received = 0;
+      process.on(signal, () => {
+        received++;
+        void this.stop(received === 1 ? gracefulTimeout : 0).then(() => process.exit(0));
+      });
+    }
+    process.on('SIGHUP', () => this.reload());
+  }
 }
