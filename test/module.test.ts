@@ -48,3 +48,12 @@ describe('import side effects', () => {
     assert.equal(seen!.atImport.vmWrapped, true);
   });
 });
+
+describe('internal knobs stay off the public surface', () => {
+  it('Fiber has no liveObjects() or switchWith(); setDrainSlice is only in dist/internal.js, which package.json does not export', () => {
+    const out = node(['-e', `const s = require('stackful'); const pkg = require('stackful/package.json');
+      console.log(JSON.stringify([typeof s.Fiber.liveObjects, typeof s.Fiber.switchWith, typeof s.setDrainSlice, Object.keys(pkg.exports).some((k) => k.includes('internal')),
+        typeof require('./dist/internal.js').setDrainSlice]));`]);
+    assert.deepEqual(out, ['undefined', 'undefined', 'undefined', false, 'function']);
+  });
+});
