@@ -69,9 +69,9 @@ const CLOCK_EVERY = 32;
 let trusted = 0; // checks left that need no clock
 
 /**
- * Internal, for tests (exported by src/internal.ts only): sets SLICE_MS and returns the previous value (0: every
- * drain waits for an event-loop turn and every park goes to the hub, so the
- * hub can act between drains).
+ * Internal, for tests (exported by src/internal.ts only): sets SLICE_MS and
+ * returns the previous value (0: every drain waits for an event-loop turn and
+ * every park goes to the hub, so the hub can act between drains).
  */
 export function setDrainSlice(ms: number): number {
   const previous = SLICE_MS;
