@@ -121,6 +121,7 @@ uintptr_t FindRootStackLimit(v8::Isolate* isolate, void* stack_guard, std::strin
     return 0;
   }
   const uintptr_t here = reinterpret_cast<uintptr_t>(&before);
+  const char* failed = nullptr;  // why the last candidate failed its proof
   for (size_t i = 1; i < kWords; ++i) {
     const uintptr_t limit = before[i];
     // A stack limit lies below us, within the usual size of a thread's stack.
@@ -131,8 +132,10 @@ uintptr_t FindRootStackLimit(v8::Isolate* isolate, void* stack_guard, std::strin
     isolate->SetStackLimit(limit);
     const bool restored = SafeRead(stack_guard, after, sizeof(after)) && after[i] == limit;
     if (moved && restored) return limit;
+    failed = !moved ? "did not take the limit Isolate::SetStackLimit() set" : "did not take back the limit it had";
   }
-  *reason = "the thread's JS stack limit was not found in the StackGuard";
+  *reason = failed == nullptr ? "the thread's JS stack limit was not found in the StackGuard (no word of it lies within 64 MiB below the running frame)"
+                              : std::string("the StackGuard word that looked like the thread's JS stack limit ") + failed;
   return 0;
 }
 
