@@ -294,6 +294,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   }
 
   // The same through Save(), Begin() and Load(), with the entry listed while saved.
+  ChooseCopiers();
   ArchivedThread probe;
   Save(&probe);
   Begin(nullptr);
@@ -370,8 +371,13 @@ ThreadArchive::~ThreadArchive() {
   free(discard_);
 }
 
-inline char* ThreadArchive::ArchiveHandleScopes(char* to) {
-  if (handle_scope_data_ == nullptr) return v8i.hsi_archive(hsi_, to);
+// The pieces of a thread's state, each archived by hand (a copy, where the
+// copy was proven equal to V8's own archive at load) or through V8's function.
+// Which one is chosen once, at load, for every piece (ChooseCopiers()):
+// Save() and Load() run the instance of SaveAs()/LoadAs() made for that choice.
+template <bool kByCopy>
+inline char* ThreadArchive::ArchiveHandleScopesAs(char* to) {
+  if (!kByCopy) return v8i.hsi_archive(hsi_, to);
   // As ArchiveThread(), but the implementer is not reset: Begin() or Load()
   // replaces it before anything uses it.
   CopySmall(to, hsi_, hsi_size_);
@@ -379,63 +385,101 @@ inline char* ThreadArchive::ArchiveHandleScopes(char* to) {
   return to + hsi_size_;
 }
 
-inline char* ThreadArchive::RestoreHandleScopes(char* from) {
-  if (handle_scope_data_ == nullptr) return v8i.hsi_restore(hsi_, from);
+template <bool kByCopy>
+inline char* ThreadArchive::RestoreHandleScopesAs(char* from) {
+  if (!kByCopy) return v8i.hsi_restore(hsi_, from);
   CopySmall(hsi_, from, hsi_size_);
   CopySmall(handle_scope_data_, from + data_in_hsi_, kHandleScopeDataSize);
   return from + hsi_size_;
 }
 
-void ThreadArchive::Save(ArchivedThread* t) {
-  if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
-  char* p = ArchiveHandleScopes(t->data);
-  if (top_ != nullptr) {
-    CopySmall(p, top_, top_size_);
-    p += top_size_;
-  } else {
-    p = v8i.isolate_archive(isolate_, p);
-  }
-  if (relocatable_top_ != nullptr) {
-    *reinterpret_cast<void**>(p) = *relocatable_top_;
-    *relocatable_top_ = nullptr;
-    p += sizeof(void*);
-  } else {
-    p = v8i.relocatable_archive(isolate_, p);
-  }
-  p += stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
-  CopySmall(p, debug_thread_local_, debug_size_);  // what ArchiveDebug() does (proven in Init)
-  t->id = thread_id_;
-  t->manager = anchor_->manager;
-  t->magic = kArchivedThreadMagic;
-  t->previous = anchor_;
-  t->next = anchor_->next;
-  anchor_->next->previous = t;
-  anchor_->next = t;
+char* ThreadArchive::ArchiveHandleScopes(char* to) {
+  return handle_scope_data_ != nullptr ? ArchiveHandleScopesAs<true>(to) : ArchiveHandleScopesAs<false>(to);
 }
 
-void ThreadArchive::Load(ArchivedThread* t) {
-  Unlink(t);
-  char* p = RestoreHandleScopes(t->data);
-  if (top_ != nullptr) {
-    CopySmall(top_, p, top_size_);
-    p += top_size_;
+char* ThreadArchive::RestoreHandleScopes(char* from) {
+  return handle_scope_data_ != nullptr ? RestoreHandleScopesAs<true>(from) : RestoreHandleScopesAs<false>(from);
+}
+
+template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+void ThreadArchive::SaveAs(ThreadArchive& a, ArchivedThread* t) {
+  if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, a.data_size_));
+  char* p = a.ArchiveHandleScopesAs<kScopesByCopy>(t->data);
+  if (kTopByCopy) {
+    CopySmall(p, a.top_, a.top_size_);
+    p += a.top_size_;
   } else {
-    p = v8i.isolate_restore(isolate_, p);
+    p = v8i.isolate_archive(a.isolate_, p);
   }
-  if (relocatable_top_ != nullptr) {
-    *relocatable_top_ = *reinterpret_cast<void**>(p);
+  if (kRelocatablesByCopy) {
+    *reinterpret_cast<void**>(p) = *a.relocatable_top_;
+    *a.relocatable_top_ = nullptr;
     p += sizeof(void*);
   } else {
-    p = v8i.relocatable_restore(isolate_, p);
+    p = v8i.relocatable_archive(a.isolate_, p);
   }
-  p += stack_guard_size_;
+  p += a.stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
+  CopySmall(p, a.debug_thread_local_, a.debug_size_);  // what ArchiveDebug() does (proven in Init)
+  ArchivedThread* anchor = a.anchor_;
+  t->id = a.thread_id_;
+  t->manager = anchor->manager;
+  t->magic = kArchivedThreadMagic;
+  t->previous = anchor;
+  t->next = anchor->next;
+  anchor->next->previous = t;
+  anchor->next = t;
+}
+
+template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+void ThreadArchive::LoadAs(ThreadArchive& a, ArchivedThread* t) {
+  Unlink(t);
+  char* p = a.RestoreHandleScopesAs<kScopesByCopy>(t->data);
+  if (kTopByCopy) {
+    CopySmall(a.top_, p, a.top_size_);
+    p += a.top_size_;
+  } else {
+    p = v8i.isolate_restore(a.isolate_, p);
+  }
+  if (kRelocatablesByCopy) {
+    *a.relocatable_top_ = *reinterpret_cast<void**>(p);
+    p += sizeof(void*);
+  } else {
+    p = v8i.relocatable_restore(a.isolate_, p);
+  }
+  p += a.stack_guard_size_;
   // With a debugger attached, V8's own restore also reapplies breakpoints and
   // stepping for this fiber; without one, it is a copy.
-  if (*debug_is_active_) {
-    v8i.debug_restore(debug_, p);
+  if (*a.debug_is_active_) {
+    v8i.debug_restore(a.debug_, p);
   } else {
-    CopySmall(debug_thread_local_, p, debug_size_);
+    CopySmall(a.debug_thread_local_, p, a.debug_size_);
   }
+}
+
+namespace {
+
+// Save and Load for one choice of copiers.
+template <bool kScopes, bool kTop, bool kRelocatables>
+struct CopierPair {
+  static constexpr ThreadArchive::Step kSave = &ThreadArchive::template SaveAs<kScopes, kTop, kRelocatables>;
+  static constexpr ThreadArchive::Step kLoad = &ThreadArchive::template LoadAs<kScopes, kTop, kRelocatables>;
+};
+
+}  // namespace
+
+void ThreadArchive::ChooseCopiers() {
+  // Indexed by (scopes by copy) * 4 + (top by copy) * 2 + (relocatables by copy).
+  static constexpr Step kSaves[] = {
+      CopierPair<false, false, false>::kSave, CopierPair<false, false, true>::kSave, CopierPair<false, true, false>::kSave,
+      CopierPair<false, true, true>::kSave,   CopierPair<true, false, false>::kSave, CopierPair<true, false, true>::kSave,
+      CopierPair<true, true, false>::kSave,   CopierPair<true, true, true>::kSave};
+  static constexpr Step kLoads[] = {
+      CopierPair<false, false, false>::kLoad, CopierPair<false, false, true>::kLoad, CopierPair<false, true, false>::kLoad,
+      CopierPair<false, true, true>::kLoad,   CopierPair<true, false, false>::kLoad, CopierPair<true, false, true>::kLoad,
+      CopierPair<true, true, false>::kLoad,   CopierPair<true, true, true>::kLoad};
+  const int k = (handle_scope_data_ != nullptr) * 4 + (top_ != nullptr) * 2 + (relocatable_top_ != nullptr);
+  save_ = kSaves[k];
+  load_ = kLoads[k];
 }
 
 void ThreadArchive::Begin(void* block) {

@@ -68,10 +68,10 @@ class ThreadArchive {
   // The running V8 thread state goes into `t`, and `t` at the head of V8's
   // list of archived threads. V8 is left with no handle scopes, and must get
   // a thread state from Begin() or Load() before it runs anything.
-  void Save(ArchivedThread* t);
+  void Save(ArchivedThread* t) { save_(*this, t); }
   // `t` leaves V8's list and its state becomes the running one (after Save()
   // or Drop()).
-  void Load(ArchivedThread* t);
+  void Load(ArchivedThread* t) { load_(*this, t); }
   // A new fiber is about to run (after Save() or Drop()): a fresh thread
   // state, as V8 gives a new thread. `block` is where its first handle block
   // goes (kHandleBlockBytes at BlockOnStack() of its stack), or nullptr for
@@ -108,7 +108,22 @@ class ThreadArchive {
   // copying (else through V8's functions).
   bool copies_top() const { return top_ != nullptr && relocatable_top_ != nullptr; }
 
+  // One way to archive or restore a thread state (a choice of copiers).
+  using Step = void (*)(ThreadArchive& archive, ArchivedThread* t);
+  template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+  static void SaveAs(ThreadArchive& a, ArchivedThread* t);
+  template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+  static void LoadAs(ThreadArchive& a, ArchivedThread* t);
+
  private:
+  // Picks Save() and Load() for the pieces proven copyable (see thread_archive.cc).
+  void ChooseCopiers();
+  template <bool kByCopy>
+  char* ArchiveHandleScopesAs(char* to);
+  template <bool kByCopy>
+  char* RestoreHandleScopesAs(char* from);
+  Step save_ = &SaveAs<false, false, false>;
+  Step load_ = &LoadAs<false, false, false>;
   void* isolate_ = nullptr;
   void* hsi_ = nullptr;       // v8::internal::HandleScopeImplementer*
   void* debug_ = nullptr;     // v8::internal::Debug*
