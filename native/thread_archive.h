@@ -74,7 +74,7 @@ class ThreadArchive {
   void Load(ArchivedThread* t) { load_(*this, t); }
   // A new fiber is about to run (after Save() or Drop()): a fresh thread
   // state, as V8 gives a new thread. `block` is where its first handle block
-  // goes (kHandleBlockBytes at BlockOnStack() of its stack), or nullptr for
+  // goes (kHandleBlockBytes at StackTops::Block() of its stack, stack_scan.h), or nullptr for
   // one from V8.
   void Begin(void* block);
   // The running fiber has finished (its scopes are closed). Its handle scope
