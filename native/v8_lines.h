@@ -177,28 +177,24 @@ constexpr size_t kHandleScopeDataSize = 24;
 #if V8_MAJOR_VERSION >= 14
 #define STACKFUL_HAS_ASYNC_CONTEXT 1
 using AsyncContext = v8::Data;
-inline v8::Local<AsyncContext> GetAsyncContext(v8::Isolate* isolate) {
-  return isolate->GetContinuationPreservedEmbedderDataV2();
-}
+#define STACKFUL_ASYNC_CONTEXT_API(verb) verb##ContinuationPreservedEmbedderDataV2
+#elif V8_MAJOR_VERSION >= 12
+#define STACKFUL_HAS_ASYNC_CONTEXT 1
+using AsyncContext = v8::Value;
+#define STACKFUL_ASYNC_CONTEXT_API(verb) verb##ContinuationPreservedEmbedderData
+#else
+#define STACKFUL_HAS_ASYNC_CONTEXT 0
+using AsyncContext = v8::Value;  // never set: 11.3 has no async context to keep
+#endif
+
+#if STACKFUL_HAS_ASYNC_CONTEXT
+inline v8::Local<AsyncContext> GetAsyncContext(v8::Isolate* isolate) { return isolate->STACKFUL_ASYNC_CONTEXT_API(Get)(); }
 inline void SetAsyncContext(v8::Isolate* isolate, v8::Local<AsyncContext> data) {
-  isolate->SetContinuationPreservedEmbedderDataV2(data);
+  isolate->STACKFUL_ASYNC_CONTEXT_API(Set)(data);
 }
 inline bool IsUnset(v8::Local<AsyncContext> data) {
   return data.IsEmpty() || (data->IsValue() && data.As<v8::Value>()->IsUndefined());
 }
-#elif V8_MAJOR_VERSION >= 12
-#define STACKFUL_HAS_ASYNC_CONTEXT 1
-using AsyncContext = v8::Value;
-inline v8::Local<AsyncContext> GetAsyncContext(v8::Isolate* isolate) {
-  return isolate->GetContinuationPreservedEmbedderData();
-}
-inline void SetAsyncContext(v8::Isolate* isolate, v8::Local<AsyncContext> data) {
-  isolate->SetContinuationPreservedEmbedderData(data);
-}
-inline bool IsUnset(v8::Local<AsyncContext> data) { return data.IsEmpty() || data->IsUndefined(); }
-#else
-#define STACKFUL_HAS_ASYNC_CONTEXT 0
-using AsyncContext = v8::Value;  // never set: 11.3 has no async context to keep
 #endif
 
 }  // namespace stackful
