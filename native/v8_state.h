@@ -10,10 +10,10 @@
 //    thread of its own that takes V8's lock (v8::Locker) with its own thread
 //    id, and V8 archives it.
 //
-// V8's internals are reached only from the native/ files below this one
-// (v8_lines, v8_probes, thread_archive, stack_scan, young_gc,
+// V8's internals are reached only from this file and the native/ files it
+// includes (v8_lines, v8_probes, thread_archive, stack_scan, young_gc,
 // async_context); each is found and proven at load, never assumed.
-// hot_calls.cc and binding.cc use V8's public API only.
+// hot_calls.cc and binding.cc include <v8.h> for V8's public API only.
 #ifndef STACKFUL_V8_STATE_H_
 #define STACKFUL_V8_STATE_H_
 
