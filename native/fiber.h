@@ -1,6 +1,6 @@
 // One fiber's state, and the list of a thread's live fibers. Plain data: the
 // state machine that changes them is the Scheduler (scheduler.h); the V8 side
-// of a fiber is kept here, and only V8State (v8_state.h) reads or writes it.
+// of a fiber (V8FiberState) is kept here for V8State (v8_state.h) to fill.
 #ifndef STACKFUL_FIBER_H_
 #define STACKFUL_FIBER_H_
 
