@@ -5,7 +5,7 @@
  * per fiber by itself:
  *  - Node 24+ (and 22 with --experimental-async-context-frame): V8's
  *    continuation-preserved embedder data. The native core saves and restores
- *    it on every switch (native/v8_state.cc), so nothing is needed here.
+ *    it on every switch (native/async_context.h), so nothing is needed here.
  *  - Node 20 and 22: properties (one symbol per storage) on the current async
  *    resource, which every fiber resumed from the same callback shares. Here,
  *    each fiber keeps its own view of those properties, and a switch puts the

@@ -7,13 +7,14 @@ import * as path from 'node:path';
 import { FiberError, NativeBinaryError, UnsupportedRuntimeError } from './errors.js';
 import { ENV, settings } from './settings.js';
 
-/** V8 lines whose internals stackful has been validated against (see native/v8_state.cc). */
+/** V8 lines whose internals stackful has been validated against: the rows of kProfiles (native/v8_lines.h), which test/native-lines.test.ts holds this copy to. */
 export const SUPPORTED_V8: Readonly<Record<string, string>> = {
   '11.3': 'Node 20',
   '12.4': 'Node 22',
   '13.6': 'Node 24',
   '14.6': 'Node 26',
 };
+/** The targets binding.gyp builds a stack switch for (test/native-lines.test.ts holds this copy and package.json os/cpu to it). */
 export const SUPPORTED_PLATFORMS: readonly string[] = ['linux-x64'];
 
 export interface RuntimeFacts {
@@ -108,7 +109,7 @@ export interface NativeCore {
   defaultStackSize: number;
   minStackSize: number;
   maxStackSize: number;
-  create(stackSize: number, adoptContext: boolean): Handle;
+  create(stackSize: number, inheritContext: boolean): Handle;
   discard(handle: Handle): void;
   /**
    * The handle the next switchTo() or setNext() acts on goes in `mailbox[0]`

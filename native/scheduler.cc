@@ -1,14 +1,15 @@
-#include "fiber.h"
+#include "scheduler.h"
 
 #include "arch/switch.h"
 
 namespace stackful {
 
-Scheduler::Scheduler() : current_(&root_) {
-  root_.scheduler = this;
-  root_.is_root = true;
-  root_.state = FiberState::kRunning;
-  slots_.push_back(&root_);
+Scheduler::Scheduler() : v8_(&fibers_) {
+  Fiber* root = fibers_.root();
+  root->scheduler = this;
+  root->is_root = true;
+  root->state = FiberState::kRunning;
+  slots_.push_back(root);
 }
 
 Scheduler::~Scheduler() {
@@ -16,12 +17,12 @@ Scheduler::~Scheduler() {
   // abandoned suspended fibers can be unmapped now, nothing scans them anymore.
   RecycleDead();
   for (Fiber* fiber : slots_) {
-    if (fiber != nullptr && fiber != &root_) delete fiber;
+    if (fiber != nullptr && !fiber->is_root) delete fiber;
   }  // their stacks go with pool_'s slabs
   for (Fiber* fiber : spare_) delete fiber;
 }
 
-Handle Scheduler::NewFiber(size_t stack_size, bool adopt_context) {
+Handle Scheduler::NewFiber(size_t stack_size, bool inherit_context) {
   Fiber* fiber;
   if (!spare_.empty()) {
     fiber = spare_.back();
@@ -41,7 +42,7 @@ Handle Scheduler::NewFiber(size_t stack_size, bool adopt_context) {
   fiber->state = FiberState::kNew;
   fiber->stack_size = StackPool::RoundToPages(stack_size);
   fiber->resumer = nullptr;
-  if (adopt_context) v8_.Adopt(fiber);
+  if (inherit_context) v8_.InheritContext(fiber);
   stats_.created++;
   return HandleOf(fiber);
 }
@@ -60,27 +61,12 @@ void Scheduler::Release(Fiber* fiber) {
 
 SchedulerStats Scheduler::stats() const {
   SchedulerStats s = stats_;
-  s.suspended = s.live - (current_ == &root_ ? 0 : 1);
+  s.live = fibers_.count();
+  s.suspended = s.live - (fibers_.current()->is_root ? 0 : 1);
   s.stack_bytes_reserved = pool_.bytes_reserved();
   s.stack_bytes_pooled = pool_.bytes_pooled();
   s.guard_pages = StackPool::guard_kind();
   return s;
-}
-
-void Scheduler::Link(Fiber* fiber) {
-  fiber->prev_live = nullptr;
-  fiber->next_live = live_head_;
-  if (live_head_ != nullptr) live_head_->prev_live = fiber;
-  live_head_ = fiber;
-  stats_.live++;
-}
-
-void Scheduler::Unlink(Fiber* fiber) {
-  if (fiber->prev_live != nullptr) fiber->prev_live->next_live = fiber->next_live;
-  else live_head_ = fiber->next_live;
-  if (fiber->next_live != nullptr) fiber->next_live->prev_live = fiber->prev_live;
-  fiber->prev_live = fiber->next_live = nullptr;
-  stats_.live--;
 }
 
 Status Scheduler::Prepare(Fiber* target) {
@@ -92,7 +78,7 @@ Status Scheduler::Prepare(Fiber* target) {
   }
   target->sp = stackful_make_context(v8_.EntryTop(target), &Scheduler::Entry);
   target->v8.thread_id = 0;
-  Link(target);
+  fibers_.Link(target);
   return Status::kOk;
 }
 
@@ -102,16 +88,16 @@ void Scheduler::Discard(Fiber* fiber) {
 
 Status Scheduler::Switch(Fiber* target) {
   if (target->state == FiberState::kDead) return Status::kFiberDead;
-  if (target == current_) return Status::kFiberRunning;
+  if (target == fibers_.current_) return Status::kFiberRunning;
   Status status = Prepare(target);
   if (status != Status::kOk) return status;
-  Transfer(current_, target);
+  Transfer(fibers_.current_, target);
   return Status::kOk;
 }
 
 Status Scheduler::SetNext(Fiber* next) {
   if (next->state == FiberState::kDead) return Status::kFiberDead;
-  if (next == current_) return Status::kFiberRunning;
+  if (next == fibers_.current_) return Status::kFiberRunning;
   // A parent that starts as its child finishes takes its stack now, while JS
   // can still hear that there is none: Finish() has nobody to tell.
   Status status = Prepare(next);
@@ -126,7 +112,7 @@ void Scheduler::Transfer(Fiber* from, Fiber* to) {
   to->resumed |= to->state == FiberState::kSuspended;
   to->state = FiberState::kRunning;
   to->resumer = from;
-  current_ = to;
+  fibers_.current_ = to;
   stackful_switch(&from->sp, to->sp, to);
   // Some fiber switched back into `from`.
   TrimParked(from->resumer);
@@ -171,9 +157,9 @@ void Scheduler::Finish(Fiber* self) {
     return f != nullptr && f != self && f->state != FiberState::kDead &&
            Prepare(f) == Status::kOk;
   };
-  if (!usable(next)) next = usable(self->resumer) ? self->resumer : &root_;
+  if (!usable(next)) next = usable(self->resumer) ? self->resumer : fibers_.root();
 
-  Unlink(self);
+  fibers_.Unlink(self);
   self->state = FiberState::kDead;
   stats_.finished++;
   dead_ = self;  // our stack is still in use until the switch below
@@ -181,7 +167,7 @@ void Scheduler::Finish(Fiber* self) {
   v8_.Handoff(next);
   next->state = FiberState::kRunning;
   next->resumer = self;
-  current_ = next;
+  fibers_.current_ = next;
   void* unused;
   stackful_switch(&unused, next->sp, next);
   __builtin_trap();  // a dead fiber is never switched into
