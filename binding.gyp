@@ -3,12 +3,18 @@
     {
       "target_name": "stackful",
       "sources": [
+        "native/async_context.cc",
         "native/binding.cc",
         "native/elf_symbols.cc",
-        "native/fiber.cc",
+        "native/hot_calls.cc",
+        "native/scheduler.cc",
         "native/stack.cc",
+        "native/stack_scan.cc",
         "native/thread_archive.cc",
-        "native/v8_state.cc"
+        "native/v8_lines.cc",
+        "native/v8_probes.cc",
+        "native/v8_state.cc",
+        "native/young_gc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

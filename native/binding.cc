@@ -1,18 +1,25 @@
 // Thin Node-API layer: module init, per-environment state and lifetime, and the
 // calls that are not on the switch path. The calls made on every switch
-// (create, switchTo, setNext) are plain V8 functions defined by
-// V8State::DefineHotCalls(), which map Status codes to the JS error class that
-// src/ hands over at init. All argument checking with precise messages
-// happens in TypeScript first (src/fiber.ts).
+// (create, switchTo, setNext) are plain V8 functions (hot_calls.h), which map
+// Status codes to the JS error class that src/ hands over at init. All
+// argument checking with precise messages happens in TypeScript first
+// (src/core/fiber.ts).
 #include <node.h>  // before napi.h: node_version.h defines NAPI_VERSION
 #include <napi.h>
 
 #include <dlfcn.h>
 
-#include "fiber.h"
+#include "hot_calls.h"
+#include "scheduler.h"
 
 namespace stackful {
 namespace {
+
+// What one environment (thread) keeps: freed when its isolate is done.
+struct Core {
+  Scheduler scheduler;
+  HotCalls hot{&scheduler};
+};
 
 struct Instance {
   Scheduler* scheduler = nullptr;
@@ -67,12 +74,12 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
 // The scheduler must outlive every GC of this isolate (suspended fibers'
 // stacks are scanned until then), so it is freed when the isolate is done,
 // not when the environment goes away.
-void FreeScheduler(void* data) { delete static_cast<Scheduler*>(data); }
+void FreeCore(void* data) { delete static_cast<Core*>(data); }
 
 // Keeps this shared object mapped for the life of the process. Node closes
 // an addon's handle when the environment that loaded it is freed; when no
 // other environment holds it (stackful loaded only in a worker), the code is
-// unmapped, yet V8 still calls into it afterwards: FreeScheduler from the
+// unmapped, yet V8 still calls into it afterwards: FreeCore from the
 // isolate-finished callback above, and the GC callbacks and cppgc's stack
 // scan of the isolate's last collections. Unloading could only be made safe
 // by freeing the scheduler before those, while suspended fibers' stacks are
@@ -81,7 +88,7 @@ void FreeScheduler(void* data) { delete static_cast<Scheduler*>(data); }
 bool PinSelf(std::string* error) {
   static const char* pinned = [] () -> const char* {
     Dl_info info;
-    if (dladdr(reinterpret_cast<void*>(&FreeScheduler), &info) == 0 || info.dli_fname == nullptr) {
+    if (dladdr(reinterpret_cast<void*>(&FreeCore), &info) == 0 || info.dli_fname == nullptr) {
       return "dladdr() does not know the addon's own file";
     }
     if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr) return dlerror();
@@ -91,7 +98,11 @@ bool PinSelf(std::string* error) {
   return pinned == nullptr;
 }
 
-void OnEnvironmentExit(void* data) { static_cast<Scheduler*>(data)->Shutdown(); }
+void OnEnvironmentExit(void* data) {
+  Core* core = static_cast<Core*>(data);
+  core->hot.Shutdown();
+  core->scheduler.Shutdown();
+}
 
 // init(entry: () => unknown, makeError: (code, message) => Error)
 //   -> { root, create, switchTo, setNext, stats, defaultStackSize, ... }
@@ -110,33 +121,33 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     out.Set("reason", Napi::String::New(env, "cannot keep the addon loaded for the life of the process: " + pin_error));
     return out;
   }
-  Instance* instance = new Instance();
-  instance->scheduler = new Scheduler();
-  V8Runtime runtime = instance->scheduler->v8().Init(instance->scheduler, env, info[0]);
+  Core* core = new Core();
+  V8Runtime runtime = core->scheduler.v8().Init(FromNapi(info[0]).As<v8::Function>());
   Napi::Object out = Napi::Object::New(env);
   out.Set("supported", Napi::Boolean::New(env, runtime.supported));
   out.Set("reason", Napi::String::New(env, runtime.reason));
   if (!runtime.supported) {
-    delete instance->scheduler;
-    delete instance;
+    delete core;
     return out;
   }
+  Instance* instance = new Instance();
+  instance->scheduler = &core->scheduler;
   env.SetInstanceData<Instance>(instance);  // deleted with the environment
-  napi_add_env_cleanup_hook(env, &OnEnvironmentExit, instance->scheduler);
+  napi_add_env_cleanup_hook(env, &OnEnvironmentExit, core);
 
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   node::Environment* node_env = node::GetCurrentEnvironment(isolate->GetCurrentContext());
   node::MultiIsolatePlatform* platform =
       node_env != nullptr ? node::GetMultiIsolatePlatform(node_env) : nullptr;
   if (platform != nullptr) {
-    platform->AddIsolateFinishedCallback(isolate, &FreeScheduler, instance->scheduler);
-  }  // else: the scheduler lives as long as the process
+    platform->AddIsolateFinishedCallback(isolate, &FreeCore, core);
+  }  // else: the core lives as long as the process
 
   auto fn = [&](const char* name, Napi::Function::Callback cb) {
     out.Set(name, Napi::Function::New(env, cb, name, instance));
   };
   fn("discard", Discard);
-  instance->scheduler->v8().DefineHotCalls(out, info[1]);
+  core->hot.Define(FromNapi(out).As<v8::Object>(), FromNapi(info[1]).As<v8::Function>());
   fn("stats", Stats);
   out.Set("root", Napi::Number::New(env, static_cast<double>(Scheduler::HandleOf(instance->scheduler->root()))));
   out.Set("defaultStackSize", Napi::Number::New(env, kDefaultStackSize));

@@ -98,6 +98,77 @@ void ResolveSymbols(SymbolEntry* entries, size_t count) {
   }
 }
 
+std::vector<uintptr_t> CopyIsolate(const void* isolate, size_t spare) {
+  constexpr size_t kChunk = 4096;
+  std::vector<uintptr_t> copy((kIsolateScanBytes + spare) / sizeof(uintptr_t), 0);
+  for (size_t offset = 0; offset < kIsolateScanBytes; offset += kChunk) {
+    if (!SafeRead(static_cast<const char*>(isolate) + offset, copy.data() + offset / sizeof(uintptr_t), kChunk)) break;
+  }
+  return copy;
+}
+
+namespace {
+
+struct TlsSearch {
+  uintptr_t code_address;  // an address inside the module we want
+  void* tls_data = nullptr;
+  size_t tls_size = 0;
+};
+
+int FindTlsBlock(dl_phdr_info* info, size_t, void* data) {
+  TlsSearch* search = static_cast<TlsSearch*>(data);
+  bool contains = false;
+  size_t tls_size = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && search->code_address >= start &&
+        search->code_address < start + ph.p_memsz) {
+      contains = true;
+    }
+    if (ph.p_type == PT_TLS) tls_size = ph.p_memsz;
+  }
+  if (!contains) return 0;
+  search->tls_data = info->dlpi_tls_data;
+  search->tls_size = tls_size;
+  return 1;
+}
+
+struct CodeSearch {
+  uintptr_t code_address;
+  AddressRange* program;
+  AddressRange* module;
+  int objects = 0;
+};
+
+int FindCode(dl_phdr_info* info, size_t, void* data) {
+  CodeSearch* search = static_cast<CodeSearch*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
+    const AddressRange range{info->dlpi_addr + ph.p_vaddr, ph.p_memsz};
+    if (search->objects == 0 && info->dlpi_name[0] == '\0') *search->program = range;
+    if (range.Contains(search->code_address)) *search->module = range;
+  }
+  ++search->objects;
+  return 0;
+}
+
+}  // namespace
+
+bool TlsBlockOf(const void* code_address, char** base, size_t* size) {
+  TlsSearch search{reinterpret_cast<uintptr_t>(code_address)};
+  dl_iterate_phdr(&FindTlsBlock, &search);
+  *base = static_cast<char*>(search.tls_data);
+  *size = search.tls_size;
+  return search.tls_data != nullptr;
+}
+
+void FindCodeSegments(const void* code_address, AddressRange* program, AddressRange* module) {
+  CodeSearch search{reinterpret_cast<uintptr_t>(code_address), program, module};
+  dl_iterate_phdr(&FindCode, &search);
+}
+
 bool SafeRead(const void* addr, void* out, size_t size) {
   iovec local{out, size};
   iovec remote{const_cast<void*>(addr), size};

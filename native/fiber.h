@@ -1,17 +1,19 @@
-// The fiber state machine: new -> running <-> suspended -> dead. Owns the
-// stacks; the V8 side is delegated to V8State. No V8 and no Node-API here.
+// One fiber's state, and the list of a thread's live fibers. Plain data: the
+// state machine that changes them is the Scheduler (scheduler.h); the V8 side
+// of a fiber (V8FiberState) is kept here for V8State (v8_state.h) to fill.
 #ifndef STACKFUL_FIBER_H_
 #define STACKFUL_FIBER_H_
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "stack.h"
-#include "status.h"
-#include "v8_state.h"
+#include "thread_archive.h"
+#include "v8_lines.h"
 
 namespace stackful {
+
+class Scheduler;
 
 enum class FiberState : uint8_t { kNew, kRunning, kSuspended, kDead };
 
@@ -21,6 +23,27 @@ enum class FiberState : uint8_t { kNew, kRunning, kSuspended, kDead };
 using Handle = uint64_t;
 constexpr unsigned kSlotBits = 32;
 constexpr Handle kMaxGeneration = (Handle{1} << 20) - 1;
+
+// The V8 side of one fiber.
+struct V8FiberState {
+  V8FiberState() = default;
+  V8FiberState(const V8FiberState&) = delete;
+  V8FiberState& operator=(const V8FiberState&) = delete;
+  ~V8FiberState() { ThreadArchive::Release(&archived); }
+
+  // Direct switch: the fiber's V8 state while it is suspended.
+  ArchivedThread archived;
+  // Locker switch: V8's id for this fiber (0 until it first runs), and a
+  // v8::Unlocker that lives here while the fiber is suspended.
+  int32_t thread_id = 0;
+  alignas(v8::Unlocker) unsigned char unlocker[sizeof(v8::Unlocker)];
+  // The fiber's async context (async_context.h): a v8::Global<AsyncContext>,
+  // empty (all zero) when unset. Raw, so that freeing a fiber after its
+  // isolate is gone never calls into V8.
+  alignas(void*) unsigned char async_context[sizeof(void*)] = {};
+  // How many scavenges had begun when the fiber last suspended (young_gc.h).
+  uint64_t parked_at = 0;
+};
 
 struct Fiber {
   Scheduler* scheduler = nullptr;
@@ -42,97 +65,55 @@ struct Fiber {
   V8FiberState v8;
 };
 
-struct SchedulerStats {
-  uint64_t created = 0;   // fibers ever created on this thread
-  uint64_t finished = 0;  // fibers that ran to completion (or were killed)
-  size_t live = 0;        // started and not finished, the running one included
-  size_t suspended = 0;   // live and not running
-  size_t stack_bytes_reserved = 0;
-  size_t stack_bytes_pooled = 0;
-  const char* guard_pages = "";  // "region" or "mprotect" (see StackPool)
-};
-
-// One per thread (Node environment). The root fiber is the thread's own stack.
-class Scheduler {
+// A thread's fibers as the V8 side sees them: the root (the thread's own
+// stack), the running one, and every one started and not finished. The
+// Scheduler changes it; V8State and its parts only read it.
+class LiveFibers {
  public:
-  Scheduler();
-  Scheduler(const Scheduler&) = delete;
-  Scheduler& operator=(const Scheduler&) = delete;
-  ~Scheduler();
-
-  V8State& v8() { return v8_; }
   Fiber* root() { return &root_; }
   Fiber* current() const { return current_; }
-
-  // A fiber that has not run yet; it takes a stack when first switched to.
-  // With `adopt_context` it will run in the running fiber's async context,
-  // else in an empty one.
-  Handle NewFiber(size_t stack_size, bool adopt_context);
-  // Frees a fiber that never ran (its JS object was collected, or it was killed).
-  void Discard(Fiber* fiber);
-  // The fiber a handle names, or nullptr when it has finished (or never existed).
-  Fiber* Find(Handle handle) const {
-    const uint32_t slot = static_cast<uint32_t>(handle & 0xffffffffu);
-    if (slot >= slots_.size()) return nullptr;
-    Fiber* fiber = slots_[slot];
-    return fiber != nullptr && fiber->generation == (handle >> kSlotBits) ? fiber : nullptr;
-  }
-  static Handle HandleOf(const Fiber* fiber) {
-    return (Handle{fiber->generation} << kSlotBits) | fiber->slot;
-  }
-
-  // Transfers control from the running fiber to `target`; returns once some
-  // fiber switches back to the caller.
-  Status Switch(Fiber* target);
-  // Where the running fiber goes when its body returns (its parent).
-  Status SetNext(Fiber* next);
-
-  SchedulerStats stats() const;
+  // Started and not finished, the running one included (the root is not counted).
+  size_t count() const { return count_; }
   // Suspended fibers, the root included when it is not running: every started
   // fiber but the running one, plus the root when another one runs.
-  size_t suspended_count() const { return stats_.live; }
+  size_t suspended_count() const { return count_; }
 
   // Visits every suspended fiber (the root included, when not running).
   template <typename Visit>
   void ForEachSuspended(Visit visit) {
     if (current_ != &root_) visit(&root_);
-    for (Fiber* f = live_head_; f != nullptr; f = f->next_live) {
+    for (Fiber* f = head_; f != nullptr; f = f->next_live) {
       if (f != current_) visit(f);
     }
   }
 
-  // The thread is going away (V8 still usable): fibers still suspended are abandoned.
-  void Shutdown() {
-    v8_.Shutdown();
-  }
-
  private:
-  static void Entry(void* arg);
-  [[noreturn]] void Finish(Fiber* self);
-  Status Prepare(Fiber* target);
-  void Transfer(Fiber* from, Fiber* to);
-  void RecycleDead();
-  // Fibers alive from which switches prefetch (see Prefetch()).
-  static constexpr size_t kPrefetchFrom = 64;
-  void Prefetch(const Fiber* from, Fiber* to);
-  void TrimParked(Fiber* parked);
-  void Release(Fiber* fiber);
+  friend class Scheduler;
+  LiveFibers() : current_(&root_) {}
   void Link(Fiber* fiber);
   void Unlink(Fiber* fiber);
 
   Fiber root_;
   Fiber* current_;
-  Fiber* next_ = nullptr;  // set by SetNext() before a fiber's body returns
-  Fiber* dead_ = nullptr;  // finished; its stack is recycled by whoever runs next
-  Fiber* live_head_ = nullptr;
-  Fiber* last_target_ = nullptr;    // the last fiber (not the root) switched to
-  std::vector<Fiber*> slots_;       // slot 0 is the root
-  std::vector<uint32_t> free_slots_;
-  std::vector<Fiber*> spare_;       // finished Fiber objects, for reuse
-  StackPool pool_;
-  V8State v8_;
-  SchedulerStats stats_;
+  Fiber* head_ = nullptr;
+  size_t count_ = 0;
 };
+
+inline void LiveFibers::Link(Fiber* fiber) {
+  fiber->prev_live = nullptr;
+  fiber->next_live = head_;
+  if (head_ != nullptr) head_->prev_live = fiber;
+  head_ = fiber;
+  count_++;
+}
+
+inline void LiveFibers::Unlink(Fiber* fiber) {
+  if (fiber->prev_live != nullptr) fiber->prev_live->next_live = fiber->next_live;
+  else head_ = fiber->next_live;
+  if (fiber->next_live != nullptr) fiber->next_live->prev_live = fiber->prev_live;
+  fiber->prev_live = fiber->next_live = nullptr;
+  count_--;
+}
 
 }  // namespace stackful
 

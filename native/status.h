@@ -1,5 +1,8 @@
-// Every way a native call can fail, with its stable code. binding.cc turns a
-// Status into the JS error class that src/errors.ts registered for it.
+// Every way a native call can fail, with its stable code. hot_calls.cc turns a
+// Status into the JS error class that src/core/errors.ts registered for it. The
+// messages read as src/core/fiber.ts words the same codes ("cannot <verb> <fiber>:
+// <state>; <way out>"), which checks first and can name the fiber; these are
+// reached only when a handle went stale behind its back.
 #ifndef STACKFUL_STATUS_H_
 #define STACKFUL_STATUS_H_
 
@@ -21,9 +24,9 @@ inline StatusInfo Describe(Status status) {
   switch (status) {
     case Status::kOk: return {"", ""};
     case Status::kFiberDead:
-      return {"ERR_FIBER_DEAD", "cannot switch to a fiber that has already finished (or never existed on this thread)"};
+      return {"ERR_FIBER_DEAD", "cannot switch to the fiber: it has already finished (or never existed on this thread); create a new Fiber"};
     case Status::kFiberRunning:
-      return {"ERR_FIBER_RUNNING", "cannot switch to the fiber that is running"};
+      return {"ERR_FIBER_RUNNING", "cannot switch to the fiber: it is the running fiber"};
     case Status::kStackAlloc:
       return {"ERR_FIBER_STACK",
               "could not map a stack for the fiber (out of address space or "

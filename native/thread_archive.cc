@@ -14,95 +14,7 @@
 namespace stackful {
 namespace {
 
-// --- V8's archive functions ---------------------------------------------------
-
-using ArchiveFn = char* (*)(void* self, char* storage);     // members: this, storage
-using SizeFn = int (*)();                                    // static ArchiveSpacePerThread()
-using MemberFn = void (*)(void* self);
-using AddressFn = void* (*)(void* isolate);  // an ExternalReference: one Address, returned in a register
-using FirstStateFn = ArchivedThread* (*)(void* thread_manager);
-
-struct Api {
-  ArchiveFn hsi_archive = nullptr;
-  ArchiveFn hsi_restore = nullptr;
-  SizeFn hsi_size = nullptr;
-  MemberFn hsi_free = nullptr;
-  MemberFn delete_extensions = nullptr;  // static HandleScope::DeleteExtensions(Isolate*): the same shape
-  ArchiveFn isolate_archive = nullptr;
-  ArchiveFn isolate_restore = nullptr;
-  MemberFn initialize_thread_local = nullptr;
-  ArchiveFn relocatable_archive = nullptr;  // static (Isolate*, char*): the same shape
-  ArchiveFn relocatable_restore = nullptr;
-  SizeFn relocatable_size = nullptr;
-  ArchiveFn stack_guard_archive = nullptr;
-  ArchiveFn stack_guard_restore = nullptr;
-  ArchiveFn debug_archive = nullptr;
-  ArchiveFn debug_restore = nullptr;
-  SizeFn debug_size = nullptr;
-  MemberFn debug_thread_init = nullptr;
-  AddressFn hsi_address = nullptr;
-  AddressFn debug_is_active_address = nullptr;
-  AddressFn debug_suspended_generator_address = nullptr;
-  FirstStateFn first_in_use = nullptr;
-  AddressFn handle_scope_next_address = nullptr;
-  AddressFn handle_scope_limit_address = nullptr;
-  AddressFn handle_scope_level_address = nullptr;
-};
-
-Api api;
-std::vector<SymbolEntry> entries;
-
-template <typename F>
-void Want(const char* readable, const char* mangled, F* slot) {
-  entries.push_back({readable, {mangled, nullptr}, reinterpret_cast<void**>(slot)});
-}
-
-void ResolveApi() {
-  Want("HandleScopeImplementer::ArchiveThread(char*)", "_ZN2v88internal22HandleScopeImplementer13ArchiveThreadEPc", &api.hsi_archive);
-  Want("HandleScopeImplementer::RestoreThread(char*)", "_ZN2v88internal22HandleScopeImplementer13RestoreThreadEPc", &api.hsi_restore);
-  Want("HandleScope::DeleteExtensions(Isolate*)", "_ZN2v88internal11HandleScope16DeleteExtensionsEPNS0_7IsolateE",
-       &api.delete_extensions);
-  Want("HandleScopeImplementer::ArchiveSpacePerThread()", "_ZN2v88internal22HandleScopeImplementer21ArchiveSpacePerThreadEv", &api.hsi_size);
-  Want("HandleScopeImplementer::FreeThreadResources()", "_ZN2v88internal22HandleScopeImplementer19FreeThreadResourcesEv", &api.hsi_free);
-  Want("Isolate::ArchiveThread(char*)", "_ZN2v88internal7Isolate13ArchiveThreadEPc", &api.isolate_archive);
-  Want("Isolate::RestoreThread(char*)", "_ZN2v88internal7Isolate13RestoreThreadEPc", &api.isolate_restore);
-  Want("Isolate::InitializeThreadLocal()", "_ZN2v88internal7Isolate21InitializeThreadLocalEv", &api.initialize_thread_local);
-  Want("Relocatable::ArchiveState(Isolate*, char*)", "_ZN2v88internal11Relocatable12ArchiveStateEPNS0_7IsolateEPc", &api.relocatable_archive);
-  Want("Relocatable::RestoreState(Isolate*, char*)", "_ZN2v88internal11Relocatable12RestoreStateEPNS0_7IsolateEPc", &api.relocatable_restore);
-  Want("Relocatable::ArchiveSpacePerThread()", "_ZN2v88internal11Relocatable21ArchiveSpacePerThreadEv", &api.relocatable_size);
-  Want("StackGuard::ArchiveStackGuard(char*)", "_ZN2v88internal10StackGuard17ArchiveStackGuardEPc", &api.stack_guard_archive);
-  Want("StackGuard::RestoreStackGuard(char*)", "_ZN2v88internal10StackGuard17RestoreStackGuardEPc", &api.stack_guard_restore);
-  Want("Debug::ArchiveDebug(char*)", "_ZN2v88internal5Debug12ArchiveDebugEPc", &api.debug_archive);
-  Want("Debug::RestoreDebug(char*)", "_ZN2v88internal5Debug12RestoreDebugEPc", &api.debug_restore);
-  Want("Debug::ArchiveSpacePerThread()", "_ZN2v88internal5Debug21ArchiveSpacePerThreadEv", &api.debug_size);
-  Want("Debug::ThreadInit()", "_ZN2v88internal5Debug10ThreadInitEv", &api.debug_thread_init);
-  Want("ExternalReference::handle_scope_implementer_address(Isolate*)",
-       "_ZN2v88internal17ExternalReference32handle_scope_implementer_addressEPNS0_7IsolateE", &api.hsi_address);
-  Want("ExternalReference::debug_is_active_address(Isolate*)",
-       "_ZN2v88internal17ExternalReference23debug_is_active_addressEPNS0_7IsolateE", &api.debug_is_active_address);
-  Want("ExternalReference::debug_suspended_generator_address(Isolate*)",
-       "_ZN2v88internal17ExternalReference33debug_suspended_generator_addressEPNS0_7IsolateE",
-       &api.debug_suspended_generator_address);
-  Want("ThreadManager::FirstThreadStateInUse()", "_ZN2v88internal13ThreadManager21FirstThreadStateInUseEv", &api.first_in_use);
-  Want("ExternalReference::handle_scope_next_address(Isolate*)",
-       "_ZN2v88internal17ExternalReference25handle_scope_next_addressEPNS0_7IsolateE", &api.handle_scope_next_address);
-  Want("ExternalReference::handle_scope_limit_address(Isolate*)",
-       "_ZN2v88internal17ExternalReference26handle_scope_limit_addressEPNS0_7IsolateE", &api.handle_scope_limit_address);
-  Want("ExternalReference::handle_scope_level_address(Isolate*)",
-       "_ZN2v88internal17ExternalReference26handle_scope_level_addressEPNS0_7IsolateE", &api.handle_scope_level_address);
-  ResolveSymbols(entries.data(), entries.size());
-}
-
-const char* MissingApi() {
-  for (const SymbolEntry& e : entries) {
-    if (*e.slot == nullptr) return e.readable;
-  }
-  return nullptr;
-}
-
 constexpr size_t kPage = 4096;
-constexpr size_t kHandleScopeDataSize = 24;  // HandleScopeData {Address* next, *limit; int level, sealed_level}
-constexpr size_t kMaxIsolate = 256 * 1024;  // how far into the isolate its fields are looked for
 
 // The copies of a switch are small (24 to 232 bytes) and their sizes are
 // known only at load: copied inline, 16 bytes at a time, rather than through
@@ -118,26 +30,6 @@ __attribute__((always_inline)) inline void CopySmall(void* to, const void* from,
     i += 8;
   }
   for (; i < bytes; ++i) d[i] = s[i];
-}
-
-// Calls `visit(word)` for every word of the isolate's first kMaxIsolate bytes.
-template <typename Visit>
-void ForEachIsolateWord(void* isolate, Visit visit) {
-  std::vector<uintptr_t> page(kPage / sizeof(uintptr_t));
-  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
-    if (!SafeRead(static_cast<char*>(isolate) + offset, page.data(), kPage)) return;
-    for (uintptr_t word : page) visit(word);
-  }
-}
-
-// A copy of the isolate's first kMaxIsolate bytes (zeros where unreadable),
-// with room past the end.
-std::vector<uintptr_t> CopyIsolate(void* isolate) {
-  std::vector<uintptr_t> copy((kMaxIsolate + kPage) / sizeof(uintptr_t), 0);
-  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
-    if (!SafeRead(static_cast<char*>(isolate) + offset, copy.data() + offset / sizeof(uintptr_t), kPage)) break;
-  }
-  return copy;
 }
 
 bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && p >> 47 == 0; }
@@ -156,10 +48,10 @@ ArchivedThread* FindInUseAnchor(void* isolate) {
   const uintptr_t self = reinterpret_cast<uintptr_t>(isolate);
   ArchivedThread* found = nullptr;
   bool ambiguous = false;
-  ForEachIsolateWord(isolate, [&](uintptr_t candidate) {
-    if (!PlausiblePointer(candidate) || candidate % 16 != 0 || candidate == self) return;
+  for (uintptr_t candidate : CopyIsolate(isolate)) {
+    if (!PlausiblePointer(candidate) || candidate % 16 != 0 || candidate == self) continue;
     uintptr_t manager[kManagerWords];
-    if (!SafeRead(reinterpret_cast<void*>(candidate), manager, sizeof(manager))) return;
+    if (!SafeRead(reinterpret_cast<void*>(candidate), manager, sizeof(manager))) continue;
     for (size_t k = 2; k < kManagerWords; ++k) {
       if (manager[k] != self) continue;
       ArchivedThread free_anchor, in_use_anchor;  // only their V8 part is read
@@ -172,35 +64,33 @@ ArchivedThread* FindInUseAnchor(void* isolate) {
       if (found != nullptr && found != anchor) ambiguous = true;
       found = anchor;
     }
-  });
+  }
   return ambiguous ? nullptr : found;
 }
 
 bool ThreadArchive::PrepareToFree(void* isolate) {
-  static const bool resolved = (ResolveApi(), true);
-  (void)resolved;
+  ResolveInternals();
   if (hsi_ != nullptr && anchor_ != nullptr) return true;  // Init() got that far
-  if (MissingApi() != nullptr) return false;
+  if (MissingInternal(Need::kArchive) != nullptr) return false;
   void* hsi = nullptr;
   void* back = nullptr;
-  if (!SafeRead(api.hsi_address(isolate), &hsi, sizeof(hsi)) || !PlausiblePointer(reinterpret_cast<uintptr_t>(hsi)) ||
+  if (!SafeRead(v8i.hsi_address(isolate), &hsi, sizeof(hsi)) || !PlausiblePointer(reinterpret_cast<uintptr_t>(hsi)) ||
       !SafeRead(hsi, &back, sizeof(back)) || back != isolate) {
     return false;
   }
   ArchivedThread* anchor = FindInUseAnchor(isolate);
-  if (anchor == nullptr || api.first_in_use(anchor->manager) != (anchor->next == anchor ? nullptr : anchor->next)) return false;
+  if (anchor == nullptr || v8i.first_in_use(anchor->manager) != (anchor->next == anchor ? nullptr : anchor->next)) return false;
   isolate_ = isolate;
   hsi_ = hsi;
-  hsi_size_ = static_cast<size_t>(api.hsi_size());
+  hsi_size_ = static_cast<size_t>(v8i.hsi_size());
   anchor_ = anchor;
   return true;
 }
 
 bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, std::string* reason) {
-  static const bool resolved = (ResolveApi(), true);
-  (void)resolved;
-  if (const char* missing = MissingApi()) {
-    *reason = std::string("V8 internal not found in this Node binary: v8::internal::") + missing;
+  ResolveInternals();
+  if (const char* missing = MissingInternal(Need::kArchive)) {
+    *reason = std::string("V8 internal not found in this Node binary: ") + missing;
     return false;
   }
   isolate_ = isolate;
@@ -210,29 +100,29 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // The HandleScopeImplementer: the isolate's field, whose first member points back.
   void* hsi = nullptr;
   void* back = nullptr;
-  if (!SafeRead(api.hsi_address(isolate), &hsi, sizeof(hsi)) || !PlausiblePointer(reinterpret_cast<uintptr_t>(hsi)) ||
+  if (!SafeRead(v8i.hsi_address(isolate), &hsi, sizeof(hsi)) || !PlausiblePointer(reinterpret_cast<uintptr_t>(hsi)) ||
       !SafeRead(hsi, &back, sizeof(back)) || back != isolate) {
     *reason = "the isolate's HandleScopeImplementer was not found";
     return false;
   }
   hsi_ = hsi;
-  hsi_size_ = static_cast<size_t>(api.hsi_size());
-  relocatable_size_ = static_cast<size_t>(api.relocatable_size());
-  debug_size_ = static_cast<size_t>(api.debug_size());
+  hsi_size_ = static_cast<size_t>(v8i.hsi_size());
+  relocatable_size_ = static_cast<size_t>(v8i.relocatable_size());
+  debug_size_ = static_cast<size_t>(v8i.debug_size());
 
   // The Debug object: the isolate's field that debug_is_active_address()
   // reads, told apart from look-alikes by changing one candidate at a time in
   // a copy of the isolate (the function only adds an offset to the field).
-  debug_is_active_ = static_cast<const bool*>(api.debug_is_active_address(isolate));
+  debug_is_active_ = static_cast<const bool*>(v8i.debug_is_active_address(isolate));
   {
     const uintptr_t active = reinterpret_cast<uintptr_t>(debug_is_active_);
-    std::vector<uintptr_t> copy = CopyIsolate(isolate);
+    std::vector<uintptr_t> copy = CopyIsolate(isolate, kPage);
     constexpr uintptr_t kNudge = 0x1000;
     bool ambiguous = false;
     for (uintptr_t& word : copy) {
       if (!PlausiblePointer(word) || active < word || active - word >= 256) continue;
       word += kNudge;
-      if (reinterpret_cast<uintptr_t>(api.debug_is_active_address(copy.data())) == active + kNudge) {
+      if (reinterpret_cast<uintptr_t>(v8i.debug_is_active_address(copy.data())) == active + kNudge) {
         if (debug_ != nullptr) ambiguous = true;
         debug_ = reinterpret_cast<void*>(word - kNudge);
       }
@@ -250,14 +140,14 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // the block is mostly zeros and defaults, and without the marker it matched
   // at more than one offset in about one worker out of thirty on Node 24.
   {
-    const uintptr_t generator = reinterpret_cast<uintptr_t>(api.debug_suspended_generator_address(isolate));
+    const uintptr_t generator = reinterpret_cast<uintptr_t>(v8i.debug_suspended_generator_address(isolate));
     uintptr_t* generator_slot = reinterpret_cast<uintptr_t*>(generator);
     constexpr uintptr_t kMarker = uintptr_t{0x5374466c} << 32;  // the Smi 0x5374466c
     std::vector<char> object(kPage), copy(kPage);
     const uintptr_t saved = *generator_slot;
     *generator_slot = kMarker;
     const bool read = SafeRead(debug_, object.data(), kPage);
-    char* archived_end = api.debug_archive(debug_, copy.data());
+    char* archived_end = v8i.debug_archive(debug_, copy.data());
     *generator_slot = saved;
     if (debug_size_ == 0 || debug_size_ > kPage / 2 || !read || archived_end != copy.data() + debug_size_) {
       *reason = "Debug::ArchiveDebug() has an unexpected size";
@@ -281,8 +171,8 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // The StackGuard's archive size, from a round trip; the guard itself stays.
   {
     std::vector<char> scratch(kPage);
-    char* end = api.stack_guard_archive(stack_guard, scratch.data());
-    char* restored = api.stack_guard_restore(stack_guard, scratch.data());
+    char* end = v8i.stack_guard_archive(stack_guard, scratch.data());
+    char* restored = v8i.stack_guard_restore(stack_guard, scratch.data());
     if (end != restored || end <= scratch.data() || end > scratch.data() + kPage / 2) {
       *reason = "StackGuard::ArchiveStackGuard() has an unexpected size";
       return false;
@@ -297,7 +187,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
     return false;
   }
   void* manager = anchor_->manager;
-  ArchivedThread* first = api.first_in_use(manager);
+  ArchivedThread* first = v8i.first_in_use(manager);
   if (first != (anchor_->next == anchor_ ? nullptr : anchor_->next)) {
     *reason = "ThreadManager::FirstThreadStateInUse() does not read the list that was found";
     return false;
@@ -314,13 +204,13 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // copies the object; RestoreThread() copies it back and sets the isolate's
   // data from that member. The member is found in V8's own archive, and a
   // copy made by hand must equal that archive byte for byte.
-  char* data = static_cast<char*>(api.handle_scope_next_address(isolate));
-  const bool data_layout = static_cast<char*>(api.handle_scope_limit_address(isolate)) == data + 8 &&
-                           static_cast<char*>(api.handle_scope_level_address(isolate)) == data + 16;
+  char* data = static_cast<char*>(v8i.handle_scope_next_address(isolate));
+  const bool data_layout = static_cast<char*>(v8i.handle_scope_limit_address(isolate)) == data + 8 &&
+                           static_cast<char*>(v8i.handle_scope_level_address(isolate)) == data + 16;
   std::vector<char> by_hand(hsi_size_), current(kHandleScopeDataSize);
   memcpy(by_hand.data(), hsi_, hsi_size_);
   memcpy(current.data(), data, kHandleScopeDataSize);
-  char* after_hsi = api.hsi_archive(hsi_, scratch.data());
+  char* after_hsi = v8i.hsi_archive(hsi_, scratch.data());
   int members = 0;
   for (size_t k = 0; data_layout && k + kHandleScopeDataSize <= hsi_size_; k += 8) {
     if (memcmp(scratch.data() + k, current.data(), kHandleScopeDataSize) != 0) continue;
@@ -331,12 +221,12 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
     memcpy(by_hand.data() + data_in_hsi_, current.data(), kHandleScopeDataSize);
     if (memcmp(by_hand.data(), scratch.data(), hsi_size_) == 0) handle_scope_data_ = data;
   }
-  char* after_top = api.isolate_archive(isolate, after_hsi);
+  char* after_top = v8i.isolate_archive(isolate, after_hsi);
   const int handles_archived = v8::HandleScope::NumberOfHandles(v8_isolate);
-  api.initialize_thread_local(isolate);
+  v8i.initialize_thread_local(isolate);
   const bool context_archived = v8_isolate->InContext();
-  const bool restored = api.isolate_restore(isolate, after_hsi) == after_top &&
-                        api.hsi_restore(hsi_, scratch.data()) == after_hsi;
+  const bool restored = v8i.isolate_restore(isolate, after_hsi) == after_top &&
+                        v8i.hsi_restore(hsi_, scratch.data()) == after_hsi;
   top_size_ = static_cast<size_t>(after_top - after_hsi);
   if (after_hsi != scratch.data() + hsi_size_ || !restored || top_size_ == 0 || top_size_ > 2 * kPage ||
       handles == 0 || !in_context || handles_archived != 0 || context_archived ||
@@ -351,12 +241,12 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // block of the isolate equal to what ArchiveThread() writes, and
   // RestoreThread() of a changed image must leave exactly that image there.
   {
-    std::vector<uintptr_t> copy = CopyIsolate(isolate);
+    std::vector<uintptr_t> copy = CopyIsolate(isolate, kPage);
     const char* image = after_hsi;  // ArchiveThread()'s output, still in scratch
     const char* bytes = reinterpret_cast<const char*>(copy.data());
     int matches = 0;
     size_t at = 0;
-    for (size_t k = 0; k + top_size_ <= kMaxIsolate; k += 8) {
+    for (size_t k = 0; k + top_size_ <= kIsolateScanBytes; k += 8) {
       if (memcmp(bytes + k, image, top_size_) != 0) continue;
       ++matches;
       at = k;
@@ -364,11 +254,11 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
     if (matches == 1) {
       char* top = static_cast<char*>(isolate) + at;
       const std::vector<char> saved(top, top + top_size_);
-      api.initialize_thread_local(isolate);  // another image, from V8 itself
+      v8i.initialize_thread_local(isolate);  // another image, from V8 itself
       const std::vector<char> fresh(top, top + top_size_);
       auto restores_as_copy = [&](const std::vector<char>& from) {
         std::vector<char> input(from);  // RestoreThread() reads its own buffer
-        api.isolate_restore(isolate, input.data());
+        v8i.isolate_restore(isolate, input.data());
         return memcmp(top, from.data(), top_size_) == 0;
       };
       const bool copies = restores_as_copy(saved) && restores_as_copy(fresh);
@@ -384,34 +274,35 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // back from it and leave it clear.
   if (relocatable_size_ == sizeof(void*)) {
     void* running = nullptr;  // normally none: no Relocatable is alive here
-    api.relocatable_archive(isolate, reinterpret_cast<char*>(&running));
-    const std::vector<uintptr_t> clear = CopyIsolate(isolate);
+    v8i.relocatable_archive(isolate, reinterpret_cast<char*>(&running));
+    const std::vector<uintptr_t> clear = CopyIsolate(isolate, kPage);
     void* marker = reinterpret_cast<void*>(kArchivedThreadMagic & ~uintptr_t{7});
-    api.relocatable_restore(isolate, reinterpret_cast<char*>(&marker));
-    const std::vector<uintptr_t> marked = CopyIsolate(isolate);
+    v8i.relocatable_restore(isolate, reinterpret_cast<char*>(&marker));
+    const std::vector<uintptr_t> marked = CopyIsolate(isolate, kPage);
     void* read = nullptr;
-    api.relocatable_archive(isolate, reinterpret_cast<char*>(&read));
+    v8i.relocatable_archive(isolate, reinterpret_cast<char*>(&read));
     int matches = 0;
     size_t at = 0;
-    for (size_t k = 0; k < kMaxIsolate / sizeof(uintptr_t); ++k) {
+    for (size_t k = 0; k < kIsolateScanBytes / sizeof(uintptr_t); ++k) {
       if (marked[k] == clear[k] || marked[k] != reinterpret_cast<uintptr_t>(marker)) continue;
       ++matches;
       at = k;
     }
     void** field = reinterpret_cast<void**>(isolate) + at;
     if (matches == 1 && clear[at] == 0 && read == marker && *field == nullptr) relocatable_top_ = field;
-    api.relocatable_restore(isolate, reinterpret_cast<char*>(&running));
+    v8i.relocatable_restore(isolate, reinterpret_cast<char*>(&running));
   }
 
   // The same through Save(), Begin() and Load(), with the entry listed while saved.
+  ChooseCopiers();
   ArchivedThread probe;
   Save(&probe);
   Begin(nullptr);
-  const bool listed = api.first_in_use(manager) == &probe;
+  const bool listed = v8i.first_in_use(manager) == &probe;
   const bool fresh = v8::HandleScope::NumberOfHandles(v8_isolate) == 0 && !v8_isolate->InContext();
   Load(&probe);
   Release(&probe);
-  if (!listed || !fresh || api.first_in_use(manager) != first ||
+  if (!listed || !fresh || v8i.first_in_use(manager) != first ||
       v8::HandleScope::NumberOfHandles(v8_isolate) != handles || !v8_isolate->InContext()) {
     *reason = "a fiber's archive was not listed by V8, or did not round-trip";
     return false;
@@ -426,7 +317,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
 // set to a block of ours, V8 must put the next fresh state's first handles in
 // it, and give it back to that word when the scope closes.
 bool ThreadArchive::ProveBlocksOnStacks(v8::Isolate* isolate) {
-  const char* data = static_cast<const char*>(api.handle_scope_next_address(isolate_));  // next, limit
+  const char* data = static_cast<const char*>(v8i.handle_scope_next_address(isolate_));  // next, limit
   auto next = [&] { return *reinterpret_cast<const uintptr_t*>(data); };
   auto limit = [&] { return *reinterpret_cast<const uintptr_t*>(data + sizeof(uintptr_t)); };
   auto one_handle = [&](uintptr_t* seen_next, uintptr_t* seen_limit) {
@@ -480,8 +371,13 @@ ThreadArchive::~ThreadArchive() {
   free(discard_);
 }
 
-inline char* ThreadArchive::ArchiveHandleScopes(char* to) {
-  if (handle_scope_data_ == nullptr) return api.hsi_archive(hsi_, to);
+// The pieces of a thread's state, each archived by hand (a copy, where the
+// copy was proven equal to V8's own archive at load) or through V8's function.
+// Which one is chosen once, at load, for every piece (ChooseCopiers()):
+// Save() and Load() run the instance of SaveAs()/LoadAs() made for that choice.
+template <bool kByCopy>
+inline char* ThreadArchive::ArchiveHandleScopesAs(char* to) {
+  if (!kByCopy) return v8i.hsi_archive(hsi_, to);
   // As ArchiveThread(), but the implementer is not reset: Begin() or Load()
   // replaces it before anything uses it.
   CopySmall(to, hsi_, hsi_size_);
@@ -489,63 +385,101 @@ inline char* ThreadArchive::ArchiveHandleScopes(char* to) {
   return to + hsi_size_;
 }
 
-inline char* ThreadArchive::RestoreHandleScopes(char* from) {
-  if (handle_scope_data_ == nullptr) return api.hsi_restore(hsi_, from);
+template <bool kByCopy>
+inline char* ThreadArchive::RestoreHandleScopesAs(char* from) {
+  if (!kByCopy) return v8i.hsi_restore(hsi_, from);
   CopySmall(hsi_, from, hsi_size_);
   CopySmall(handle_scope_data_, from + data_in_hsi_, kHandleScopeDataSize);
   return from + hsi_size_;
 }
 
-void ThreadArchive::Save(ArchivedThread* t) {
-  if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, data_size_));
-  char* p = ArchiveHandleScopes(t->data);
-  if (top_ != nullptr) {
-    CopySmall(p, top_, top_size_);
-    p += top_size_;
-  } else {
-    p = api.isolate_archive(isolate_, p);
-  }
-  if (relocatable_top_ != nullptr) {
-    *reinterpret_cast<void**>(p) = *relocatable_top_;
-    *relocatable_top_ = nullptr;
-    p += sizeof(void*);
-  } else {
-    p = api.relocatable_archive(isolate_, p);
-  }
-  p += stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
-  CopySmall(p, debug_thread_local_, debug_size_);  // what ArchiveDebug() does (proven in Init)
-  t->id = thread_id_;
-  t->manager = anchor_->manager;
-  t->magic = kArchivedThreadMagic;
-  t->previous = anchor_;
-  t->next = anchor_->next;
-  anchor_->next->previous = t;
-  anchor_->next = t;
+char* ThreadArchive::ArchiveHandleScopes(char* to) {
+  return handle_scope_data_ != nullptr ? ArchiveHandleScopesAs<true>(to) : ArchiveHandleScopesAs<false>(to);
 }
 
-void ThreadArchive::Load(ArchivedThread* t) {
-  Unlink(t);
-  char* p = RestoreHandleScopes(t->data);
-  if (top_ != nullptr) {
-    CopySmall(top_, p, top_size_);
-    p += top_size_;
+char* ThreadArchive::RestoreHandleScopes(char* from) {
+  return handle_scope_data_ != nullptr ? RestoreHandleScopesAs<true>(from) : RestoreHandleScopesAs<false>(from);
+}
+
+template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+void ThreadArchive::SaveAs(ThreadArchive& a, ArchivedThread* t) {
+  if (t->data == nullptr) t->data = static_cast<char*>(calloc(1, a.data_size_));
+  char* p = a.ArchiveHandleScopesAs<kScopesByCopy>(t->data);
+  if (kTopByCopy) {
+    CopySmall(p, a.top_, a.top_size_);
+    p += a.top_size_;
   } else {
-    p = api.isolate_restore(isolate_, p);
+    p = v8i.isolate_archive(a.isolate_, p);
   }
-  if (relocatable_top_ != nullptr) {
-    *relocatable_top_ = *reinterpret_cast<void**>(p);
+  if (kRelocatablesByCopy) {
+    *reinterpret_cast<void**>(p) = *a.relocatable_top_;
+    *a.relocatable_top_ = nullptr;
     p += sizeof(void*);
   } else {
-    p = api.relocatable_restore(isolate_, p);
+    p = v8i.relocatable_archive(a.isolate_, p);
   }
-  p += stack_guard_size_;
+  p += a.stack_guard_size_;  // stays with the thread; V8's Iterate() skips it
+  CopySmall(p, a.debug_thread_local_, a.debug_size_);  // what ArchiveDebug() does (proven in Init)
+  ArchivedThread* anchor = a.anchor_;
+  t->id = a.thread_id_;
+  t->manager = anchor->manager;
+  t->magic = kArchivedThreadMagic;
+  t->previous = anchor;
+  t->next = anchor->next;
+  anchor->next->previous = t;
+  anchor->next = t;
+}
+
+template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+void ThreadArchive::LoadAs(ThreadArchive& a, ArchivedThread* t) {
+  Unlink(t);
+  char* p = a.RestoreHandleScopesAs<kScopesByCopy>(t->data);
+  if (kTopByCopy) {
+    CopySmall(a.top_, p, a.top_size_);
+    p += a.top_size_;
+  } else {
+    p = v8i.isolate_restore(a.isolate_, p);
+  }
+  if (kRelocatablesByCopy) {
+    *a.relocatable_top_ = *reinterpret_cast<void**>(p);
+    p += sizeof(void*);
+  } else {
+    p = v8i.relocatable_restore(a.isolate_, p);
+  }
+  p += a.stack_guard_size_;
   // With a debugger attached, V8's own restore also reapplies breakpoints and
   // stepping for this fiber; without one, it is a copy.
-  if (*debug_is_active_) {
-    api.debug_restore(debug_, p);
+  if (*a.debug_is_active_) {
+    v8i.debug_restore(a.debug_, p);
   } else {
-    CopySmall(debug_thread_local_, p, debug_size_);
+    CopySmall(a.debug_thread_local_, p, a.debug_size_);
   }
+}
+
+namespace {
+
+// Save and Load for one choice of copiers.
+template <bool kScopes, bool kTop, bool kRelocatables>
+struct CopierPair {
+  static constexpr ThreadArchive::Step kSave = &ThreadArchive::template SaveAs<kScopes, kTop, kRelocatables>;
+  static constexpr ThreadArchive::Step kLoad = &ThreadArchive::template LoadAs<kScopes, kTop, kRelocatables>;
+};
+
+}  // namespace
+
+void ThreadArchive::ChooseCopiers() {
+  // Indexed by (scopes by copy) * 4 + (top by copy) * 2 + (relocatables by copy).
+  static constexpr Step kSaves[] = {
+      CopierPair<false, false, false>::kSave, CopierPair<false, false, true>::kSave, CopierPair<false, true, false>::kSave,
+      CopierPair<false, true, true>::kSave,   CopierPair<true, false, false>::kSave, CopierPair<true, false, true>::kSave,
+      CopierPair<true, true, false>::kSave,   CopierPair<true, true, true>::kSave};
+  static constexpr Step kLoads[] = {
+      CopierPair<false, false, false>::kLoad, CopierPair<false, false, true>::kLoad, CopierPair<false, true, false>::kLoad,
+      CopierPair<false, true, true>::kLoad,   CopierPair<true, false, false>::kLoad, CopierPair<true, false, true>::kLoad,
+      CopierPair<true, true, false>::kLoad,   CopierPair<true, true, true>::kLoad};
+  const int k = (handle_scope_data_ != nullptr) * 4 + (top_ != nullptr) * 2 + (relocatable_top_ != nullptr);
+  save_ = kSaves[k];
+  load_ = kLoads[k];
 }
 
 void ThreadArchive::Begin(void* block) {
@@ -558,10 +492,10 @@ void ThreadArchive::Begin(void* block) {
     // Save() left the suspended fiber's scopes in place: start empty (what
     // ArchiveThread() writes is a copy of what Save() already keeps).
     if (discard_ == nullptr) discard_ = static_cast<char*>(malloc(hsi_size_));
-    api.hsi_archive(hsi_, discard_);
+    v8i.hsi_archive(hsi_, discard_);
   }
-  api.initialize_thread_local(isolate_);
-  api.debug_thread_init(debug_);
+  v8i.initialize_thread_local(isolate_);
+  v8i.debug_thread_init(debug_);
   if (block != nullptr) {
     // V8 takes its spare block first, when the fiber's first handle scope
     // needs one, and gives the block back there when that scope closes.
@@ -589,7 +523,7 @@ void ThreadArchive::Drop(void* block) {
   // A spare keeps V8's handle block too when the fiber's was not on its
   // stack (8 KB): then one only.
   if (spare_count_ == (blocks_on_stacks() ? kMaxSpares : 1)) {
-    api.hsi_free(hsi_);
+    v8i.hsi_free(hsi_);
     return;
   }
   if (spare_count_ == spares_.size()) spares_.push_back(static_cast<char*>(calloc(1, hsi_size_)));
@@ -599,12 +533,12 @@ void ThreadArchive::Drop(void* block) {
 void ThreadArchive::FreeSpares() {
   if (spare_count_ == 0) return;
   std::vector<char> running(hsi_size_);
-  api.hsi_archive(hsi_, running.data());
+  v8i.hsi_archive(hsi_, running.data());
   for (; spare_count_ > 0; spare_count_--) {
-    api.hsi_restore(hsi_, spares_[spare_count_ - 1]);
-    api.hsi_free(hsi_);
+    v8i.hsi_restore(hsi_, spares_[spare_count_ - 1]);
+    v8i.hsi_free(hsi_);
   }
-  api.hsi_restore(hsi_, running.data());
+  v8i.hsi_restore(hsi_, running.data());
 }
 
 void ThreadArchive::FreeAbandoned(ArchivedThread* t, void* first_block) {
@@ -613,13 +547,13 @@ void ThreadArchive::FreeAbandoned(ArchivedThread* t, void* first_block) {
   // functions free it as they free a thread's at its end: every handle block
   // after `first_block` (all of them without it), then the lists.
   std::vector<char> running(hsi_size_);
-  api.hsi_archive(hsi_, running.data());
-  api.hsi_restore(hsi_, t->data);
-  void** limit = static_cast<void**>(api.handle_scope_limit_address(isolate_));
+  v8i.hsi_archive(hsi_, running.data());
+  v8i.hsi_restore(hsi_, t->data);
+  void** limit = static_cast<void**>(v8i.handle_scope_limit_address(isolate_));
   *limit = first_block != nullptr ? static_cast<char*>(first_block) + kHandleBlockBytes : nullptr;
-  api.delete_extensions(isolate_);
-  api.hsi_free(hsi_);
-  api.hsi_restore(hsi_, running.data());
+  v8i.delete_extensions(isolate_);
+  v8i.hsi_free(hsi_);
+  v8i.hsi_restore(hsi_, running.data());
 }
 
 void ThreadArchive::Unlink(ArchivedThread* t) {

@@ -21,7 +21,7 @@
 // live at a point where JS can switch).
 //
 // Everything is found and proven at load time (see Init()); where a proof
-// fails, stackful keeps the Locker switch and stats().switching says why.
+// fails, stackful keeps the Locker switch and stats().switching.reason says why.
 #ifndef STACKFUL_THREAD_ARCHIVE_H_
 #define STACKFUL_THREAD_ARCHIVE_H_
 
@@ -30,36 +30,14 @@
 #include <string>
 #include <vector>
 
-namespace v8 {
-class Isolate;
-}
+#include "v8_lines.h"
 
 namespace stackful {
 
 struct Fiber;
 
-// Laid out as v8::internal::ThreadState { ThreadId id_; char* data_;
-// ThreadState* next_; ThreadState* previous_; ThreadManager* thread_manager_; }
-// on every supported line (checked in the disassembly of ThreadState::Unlink
-// and LinkInto of Node 20, 22, 24 and 26), followed by stackful's own fields,
-// which V8 never reads.
-struct ArchivedThread {
-  int32_t id = -1;
-  char* data = nullptr;
-  ArchivedThread* next = nullptr;
-  ArchivedThread* previous = nullptr;
-  void* manager = nullptr;
-  // Ours: tells our entries in V8's list from V8's own, and whose they are.
-  uint64_t magic = 0;
-  Fiber* owner = nullptr;
-};
-static_assert(offsetof(ArchivedThread, next) == 0x10 && offsetof(ArchivedThread, manager) == 0x20,
-              "ArchivedThread must start as v8::internal::ThreadState");
-
-constexpr uint64_t kArchivedThreadMagic = 0x73746b66756c5453;  // "STlufkts"
-
-// Handle blocks on fiber stacks. V8's handle blocks are 1,022 pointers
-// (proven at load), and each fiber needs one of its own: from malloc, that
+// Handle blocks on fiber stacks. V8's handle blocks are kHandleBlockBytes
+// (v8_lines.h, proven at load), and each fiber needs one of its own: from malloc, that
 // is one more page of memory per suspended fiber, used for a few handles.
 // Instead a fiber's first block sits at the top of its own stack, its start
 // in the same page as the first frames: the stack starts kBlockOnStack below
@@ -67,7 +45,6 @@ constexpr uint64_t kArchivedThreadMagic = 0x73746b66756c5453;  // "STlufkts"
 // in Fiber.yield() holds six) fill the rest of that page, and the block runs
 // on into the two pages above, touched only by a fiber that holds more
 // handles.
-constexpr size_t kHandleBlockBytes = 1022 * sizeof(void*);
 constexpr size_t kHandleRoom = 512;
 constexpr size_t kBlockOnStack = 2 * 4096 + kHandleRoom;  // from the top of the stack to the block
 static_assert(kBlockOnStack >= kHandleBlockBytes, "the block must end below the top of the stack");
@@ -92,13 +69,13 @@ class ThreadArchive {
   // The running V8 thread state goes into `t`, and `t` at the head of V8's
   // list of archived threads. V8 is left with no handle scopes, and must get
   // a thread state from Begin() or Load() before it runs anything.
-  void Save(ArchivedThread* t);
+  void Save(ArchivedThread* t) { save_(*this, t); }
   // `t` leaves V8's list and its state becomes the running one (after Save()
   // or Drop()).
-  void Load(ArchivedThread* t);
+  void Load(ArchivedThread* t) { load_(*this, t); }
   // A new fiber is about to run (after Save() or Drop()): a fresh thread
   // state, as V8 gives a new thread. `block` is where its first handle block
-  // goes (kHandleBlockBytes at BlockOnStack() of its stack), or nullptr for
+  // goes (kHandleBlockBytes at StackTops::Block() of its stack, stack_scan.h), or nullptr for
   // one from V8.
   void Begin(void* block);
   // The running fiber has finished (its scopes are closed). Its handle scope
@@ -138,7 +115,22 @@ class ThreadArchive {
   // copying (else through V8's functions).
   bool copies_top() const { return top_ != nullptr && relocatable_top_ != nullptr; }
 
+  // One way to archive or restore a thread state (a choice of copiers).
+  using Step = void (*)(ThreadArchive& archive, ArchivedThread* t);
+  template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+  static void SaveAs(ThreadArchive& a, ArchivedThread* t);
+  template <bool kScopesByCopy, bool kTopByCopy, bool kRelocatablesByCopy>
+  static void LoadAs(ThreadArchive& a, ArchivedThread* t);
+
  private:
+  // Picks Save() and Load() for the pieces proven copyable (see thread_archive.cc).
+  void ChooseCopiers();
+  template <bool kByCopy>
+  char* ArchiveHandleScopesAs(char* to);
+  template <bool kByCopy>
+  char* RestoreHandleScopesAs(char* from);
+  Step save_ = &SaveAs<false, false, false>;
+  Step load_ = &LoadAs<false, false, false>;
   void* isolate_ = nullptr;
   void* hsi_ = nullptr;       // v8::internal::HandleScopeImplementer*
   void* debug_ = nullptr;     // v8::internal::Debug*

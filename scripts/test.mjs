@@ -25,4 +25,4 @@ function step(cmd, args) {
 
 step(process.execPath, [path.join(ROOT, 'scripts', 'matrix.mjs'), '--others']);
 console.log(`\n=== Node ${process.versions.node} (this Node, local build): the whole test suite`);
-step('npx', ['mocha']);
+step('npx', ['mocha', 'test/**/*.test.ts']);

@@ -1,6 +1,6 @@
 /**
  * examples/server/: the Express app written in blocking style, served
- * unchanged by the real command line (`node dist/cli.js serve app.js`), and
+ * unchanged by the real command line (`node dist/server/cli.js serve app.js`), and
  * the same routes written with async/await under plain node. Both are hit on
  * every route by a real client and must answer alike; the blocking one must
  * overlap its upstream calls (counted at the upstream, not timed) and exit
@@ -15,7 +15,7 @@ import { ROOT } from './helpers';
 import { descendants } from '../bench/lib/proc';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'server');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'server', 'cli.js');
 
 interface Running {
   child: ChildProcess;

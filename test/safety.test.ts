@@ -74,7 +74,14 @@ describe('WebAssembly with fibers parked', () => {
     const child = runChild('wasm-code-gc.js', ['400', '10'], { nodeArgs: [] });
     assert.equal(child.status, 0, describeChild(child));
     assert.equal(child.stderr, '');
-    assert.deepEqual(report(child), { ok: 400, results: Array(10).fill(3), live: 0 });
+    assert.deepEqual(report(child), { before: 0, ok: 400, results: Array(10).fill(3), live: 0 });
+  });
+
+  it('keeps working when wasm ran (and tiered up) before the first fiber was made: the code GC goes off with the first fiber, before any switch', () => {
+    const child = runChild('wasm-code-gc.js', ['400', '10', '20'], { nodeArgs: [] });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    assert.deepEqual(report(child), { before: 20, ok: 400, results: Array(10).fill(3), live: 0 });
   });
 });
 

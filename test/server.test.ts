@@ -420,7 +420,7 @@ describe('stackful/server: readBody(), readJson(), readText()', function () {
 // ---------------------------------------------------------------------------
 // The command line and the preload, on an unchanged app (test/fixtures/server-app.js)
 
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'server', 'cli.js');
 const APP = path.join(ROOT, 'test', 'fixtures', 'server-app.js');
 
 interface Running {

@@ -24,7 +24,7 @@ import {
   TimeoutError,
 } from 'stackful';
 // The module instance 'stackful' itself uses (internal: not exported by the package).
-import { setDrainSlice } from '../dist/hub.js';
+import { setDrainSlice } from '../dist/internal.js';
 import { codeOf } from './helpers';
 
 /** Lets every ready fiber run `n` times (sleep(0) yields to all of them once). */

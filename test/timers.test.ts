@@ -4,7 +4,7 @@ import { runInFiber, spawn, joinAll } from 'stackful';
 import * as timers from 'stackful/timers';
 import { sleep } from 'stackful/timers';
 // The module instance 'stackful' itself uses (internal: not exported by the package).
-import { setDrainSlice } from '../dist/hub.js';
+import { setDrainSlice } from '../dist/internal.js';
 
 const timeouts = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 

@@ -49,7 +49,7 @@ export const about: CaseAbout = {
 };
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+const CLI = path.join(ROOT, 'dist', 'server', 'cli.js');
 const UPSTREAM = path.join(ROOT, 'examples', 'server', 'upstream.js');
 const APPS = path.join(ROOT, 'bench', 'server');
 const UPSTREAM_DELAY_MS = 20;

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Every Node line the package ships a prebuild for (and CI tests). */
+/** Every Node line the package ships a prebuild for (and CI tests): those of kProfiles (native/v8_lines.h; test/native-lines.test.ts checks). */
 export const MAJORS = [20, 22, 24, 26];
 export const PREBUILDS = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
 

@@ -20,10 +20,10 @@
  *    the fiber makes while it unwinds throws it again at once, so the fiber
  *    cannot stop unwinding by catching it.
  * Errors keep node-fibers' class and message, with a stable `code` added
- * (see fibersError in src/errors.ts).
+ * (see fibersError in src/core/errors.ts).
  */
-import { Fiber as Core, stats } from '../fiber.js';
-import { fibersError, outOfRange } from '../errors.js';
+import { Fiber as Core, stats } from '../core/fiber.js';
+import { fibersError, outOfRange } from '../core/errors.js';
 
 /** The compat object of each core that has one (also made on demand for fibers started by stackful's own API). */
 const compatOf = new WeakMap<Core, FiberObject>();

@@ -14,7 +14,7 @@
  * `args` and `started`.
  */
 import Fiber = require('./fibers.js');
-import { fibersError } from '../errors.js';
+import { fibersError } from '../core/errors.js';
 
 type NodeCallback = (err: any, value?: any) => void;
 /** [callback(err, value)] or [future to throw into, callback(value)]. */

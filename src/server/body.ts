@@ -4,9 +4,9 @@
  * (413) without keeping more than that in memory.
  */
 import type * as http from 'node:http';
-import { invalidArgType, outOfRange, RequestError } from '../errors.js';
-import { currentFiberFor, Waiter } from '../hub.js';
-import { decodeWithCharset } from '../text.js';
+import { invalidArgType, outOfRange, RequestError } from '../core/errors.js';
+import { currentFiberFor, Waiter } from '../hub/hub.js';
+import { decodeWithCharset } from '../green/text.js';
 
 export interface BodyOptions {
   /** The most bytes taken (default 1 MiB); a larger body throws RequestError ERR_BODY_TOO_LARGE (status 413). */

@@ -22,11 +22,12 @@
  *   waiting for is given up and its finally blocks run.
  */
 import type * as http from 'node:http';
-import { Fiber } from '../fiber.js';
-import { FiberExit, invalidArgType, outOfRange, RequestError } from '../errors.js';
-import { Greenlet } from '../greenlet.js';
-import { wait } from '../hub.js';
-import { TimeoutError } from '../timeout.js';
+import { Fiber } from '../core/fiber.js';
+import { FiberExit, invalidArgType, outOfRange, RequestError } from '../core/errors.js';
+import { Greenlet, reportFailure } from '../hub/greenlet.js';
+import { wait } from '../hub/hub.js';
+import { removeFrom } from '../hub/park.js';
+import { TimeoutError } from '../hub/timeout.js';
 
 export type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
 
@@ -207,8 +208,7 @@ export class Dispatcher {
     if (entry.state === 'turned away') return;
     if (entry.state === 'queued') {
       // Still in line: the client went away first.
-      const i = this.#queue.indexOf(entry);
-      if (i >= 0) this.#queue.splice(i, 1);
+      removeFrom(this.#queue, entry);
       this.#stats.aborted++;
       return;
     }
@@ -326,12 +326,7 @@ function respond(res: http.ServerResponse, status: number, text: string, headers
   }
 }
 
-/** A request's failure, through the channel every greenlet failure takes: process 'greenletError' when listened to, else stderr. */
+/** A request's failure, through the channel every greenlet failure takes (reportFailure). */
 function report(error: unknown, name: string, g: Greenlet<any> | undefined): void {
-  if (process.listenerCount('greenletError') > 0) {
-    process.emit('greenletError' as never, error as never, g as never);
-    return;
-  }
-  const detail = error instanceof Error ? error.stack : String(error);
-  process.stderr.write(`stackful/server: ${JSON.stringify(name)} failed:\n${detail}\n`);
+  reportFailure(error, g, `stackful/server: ${JSON.stringify(name)} failed`);
 }

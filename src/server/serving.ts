@@ -3,7 +3,8 @@
  * that runs an unchanged app: the IO hooks, one fiber per request for every
  * http / https server, graceful shutdown.
  */
-import { patchAll } from '../patch.js';
+import { ENV, type ServingKey } from '../core/settings.js';
+import { patchAll } from '../patch/index.js';
 import { DEFAULT_BACKLOG, DEFAULT_CONCURRENCY } from './dispatcher.js';
 import { installServerHook } from './hook.js';
 import { DEFAULT_GRACEFUL_TIMEOUT, installShutdown } from './process.js';
@@ -16,15 +17,6 @@ export interface ServingOptions {
   maxRequests: number | undefined;
 }
 
-/** The environment variables that carry each option (from the CLI to its workers). */
-export const ENV: Record<keyof ServingOptions, string> = {
-  concurrency: 'STACKFUL_CONCURRENCY',
-  backlog: 'STACKFUL_BACKLOG',
-  timeout: 'STACKFUL_TIMEOUT',
-  gracefulTimeout: 'STACKFUL_GRACEFUL_TIMEOUT',
-  maxRequests: 'STACKFUL_MAX_REQUESTS',
-};
-
 /** Parses a whole number of at least `min`; the complaint as a string otherwise. */
 export function parseCount(text: string, min: number): number | string {
   const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
@@ -32,11 +24,11 @@ export function parseCount(text: string, min: number): number | string {
   return n;
 }
 
-/** The options set in `env`, with defaults; a one-line complaint when one is malformed. */
-export function optionsFromEnv(env: NodeJS.ProcessEnv): ServingOptions | string {
-  const read = (key: keyof ServingOptions, min: number): number | undefined | string => {
-    const text = env[ENV[key]];
-    if (text === undefined || text === '') return undefined;
+/** The options set in the environment (core/settings.ts reads it), with defaults; a one-line complaint when one is malformed. */
+export function optionsFromEnv(env: Record<ServingKey, string | undefined>): ServingOptions | string {
+  const read = (key: ServingKey, min: number): number | undefined | string => {
+    const text = env[key];
+    if (text === undefined) return undefined;
     const n = parseCount(text, min);
     return typeof n === 'string' ? `${ENV[key]}: ${n}` : n;
   };

@@ -17,7 +17,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { ServerError } from '../errors.js';
+import { ServerError } from '../core/errors.js';
 import { DEFAULT_GRACEFUL_TIMEOUT, HEARTBEAT_MS, isAliveMessage, type StopMessage } from './process.js';
 
 /** A worker that dies younger than this counts as a crash for the backoff. */
@@ -224,5 +224,21 @@ export class Supervisor {
       this.#stopping = this.#members.size === 0 ? Promise.resolve() : new Promise((resolve) => this.#exited.push(resolve));
     }
     return this.#stopping;
+  }
+
+  /**
+   * The primary's signals, for `stackful serve` and serve({ workers }):
+   * SIGTERM / SIGINT stop every worker within `gracefulTimeout` ms (a second
+   * one: at once) and then exit with code 0; SIGHUP reloads.
+   */
+  handleSignals(gracefulTimeout: number): void {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      let received = 0;
+      process.on(signal, () => {
+        received++;
+        void this.stop(received === 1 ? gracefulTimeout : 0).then(() => process.exit(0));
+      });
+    }
+    process.on('SIGHUP', () => this.reload());
   }
 }

@@ -4,10 +4,10 @@
  * An Event is a flag fibers wait to see set. An AsyncResult is a value (or an
  * exception) that arrives once; fibers get() it and async code awaits it.
  */
-import { SyncError } from '../errors.js';
-import { currentFiberFor, Waiter } from '../hub.js';
-import { TimeoutError } from '../timeout.js';
-import { checkOptions, checkTimeout, parkInLine, type BlockOptions } from './park.js';
+import { SyncError } from '../core/errors.js';
+import { currentFiberFor, Waiter } from '../hub/hub.js';
+import { TimeoutError } from '../hub/timeout.js';
+import { checkOptions, checkTimeout, parkInLine, type BlockOptions } from '../hub/park.js';
 
 /**
  * Wakes every waiter of `list` in FIFO order. Callers detach the list first:

@@ -9,8 +9,8 @@
  * collected with the fiber (see test/sync "local ... does not keep values of
  * dead fibers"). The root fiber has its own set, like any other fiber.
  */
-import { Fiber } from '../fiber.js';
-import { invalidArgType } from '../errors.js';
+import { Fiber } from '../core/fiber.js';
+import { invalidArgType } from '../core/errors.js';
 
 /**
  * Creates fiber-local storage. `init`, when given, is called (in the fiber

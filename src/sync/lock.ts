@@ -6,10 +6,10 @@
  * that acquired it: that fiber may acquire it again (each acquire needs its
  * release), and no other fiber may release it.
  */
-import { Fiber } from '../fiber.js';
-import { SyncError } from '../errors.js';
-import { currentFiberFor } from '../hub.js';
-import { checkOptions, type BlockOptions } from './park.js';
+import { Fiber } from '../core/fiber.js';
+import { SyncError } from '../core/errors.js';
+import { currentFiberFor } from '../hub/hub.js';
+import { checkOptions, type BlockOptions } from '../hub/park.js';
 import { BoundedSemaphore } from './semaphore.js';
 
 export class Lock extends BoundedSemaphore {

@@ -4,12 +4,12 @@
  * (FIFO) for a free slot, and a slot is freed only once its greenlet is dead,
  * so the limit is never exceeded.
  */
-import { Fiber } from '../fiber.js';
-import { FiberExit, invalidArgType, outOfRange, SyncError } from '../errors.js';
-import { Greenlet, killAll, spawn } from '../greenlet.js';
-import { currentFiberFor, Waiter } from '../hub.js';
-import { TimeoutError } from '../timeout.js';
-import { checkOptions, checkTimeout, parkOn, removeFrom, type BlockOptions } from './park.js';
+import { Fiber } from '../core/fiber.js';
+import { FiberExit, invalidArgType, outOfRange, SyncError } from '../core/errors.js';
+import { Greenlet, killAll, spawn } from '../hub/greenlet.js';
+import { currentFiberFor, parkOn, Waiter } from '../hub/hub.js';
+import { TimeoutError } from '../hub/timeout.js';
+import { checkOptions, checkTimeout, removeFrom, type BlockOptions } from '../hub/park.js';
 import { Queue } from './queue.js';
 import { Semaphore } from './semaphore.js';
 

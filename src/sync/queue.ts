@@ -10,10 +10,10 @@
  * one that waits, and a producer at a full bound waits until a consumer has
  * taken something.
  */
-import { invalidArgType, outOfRange, QueueEmpty, QueueFull, SyncError } from '../errors.js';
-import { Fiber } from '../fiber.js';
-import { currentFiberFor, Waiter } from '../hub.js';
-import { checkOptions, checkTimeout, Line, parkInLine, parkOn, type BlockOptions } from './park.js';
+import { invalidArgType, outOfRange, QueueEmpty, QueueFull, SyncError } from '../core/errors.js';
+import { Fiber } from '../core/fiber.js';
+import { currentFiberFor, parkOn, Waiter } from '../hub/hub.js';
+import { checkOptions, checkTimeout, Line, parkInLine, type BlockOptions } from '../hub/park.js';
 
 const NOTHING: unique symbol = Symbol('nothing');
 

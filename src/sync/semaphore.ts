@@ -5,9 +5,9 @@
  * that has waited longest, so a fiber that arrives later cannot take it first
  * (the counter stays at 0 while anyone waits).
  */
-import { invalidArgType, outOfRange, SyncError } from '../errors.js';
-import { currentFiberFor, Waiter } from '../hub.js';
-import { checkOptions, checkTimeout, parkInLine, parkOn, removeFrom, type BlockOptions } from './park.js';
+import { invalidArgType, outOfRange, SyncError } from '../core/errors.js';
+import { currentFiberFor, parkOn, Waiter } from '../hub/hub.js';
+import { checkOptions, checkTimeout, parkInLine, removeFrom, type BlockOptions } from '../hub/park.js';
 
 export class Semaphore {
   #counter: number;

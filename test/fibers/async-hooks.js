@@ -2,7 +2,7 @@
 // leaves Node's async-id stack as it found it (async hooks checks are on by
 // default, and would abort the process otherwise), and AsyncLocalStorage
 // stores stay with the fiber that set them. (Inside a fiber, stackful applies
-// a scope's stores but does not push its async id: see src/context.ts.)
+// a scope's stores but does not push its async id: see src/core/context.ts.)
 'use strict';
 const assert = require('node:assert/strict');
 const { AsyncLocalStorage, AsyncResource, createHook, executionAsyncId } = require('node:async_hooks');
