@@ -59,6 +59,7 @@ export class Greenlet<T = unknown> implements PromiseLike<T>, Resumable {
    */
   constructor(fn: (...args: any[]) => T, args: unknown[] = [], options: { name?: string; spawnSite?: boolean } = {}) {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'a function', fn);
+    if (!shapeKept) keepShape();
     this.#fn = fn;
     this.#args = args;
     this.name = options.name ?? fn.name ?? '';
@@ -287,11 +288,16 @@ export function reportFailure(error: unknown, g: Greenlet<any> | undefined, head
 }
 
 // A Greenlet kept for good, so that V8 keeps its shape across full GCs (see
-// keptShapes in hub.ts). It never starts; its ids are given back, so the
-// first greenlet a program spawns is still #1.
-keptShapes.push(new Greenlet(() => undefined, [], { name: 'kept shape', spawnSite: false }));
-nextGreenletId--;
-releaseFiberId();
+// keptShapes in hub.ts). Made with the first greenlet, not at import (which
+// makes no fiber: test/module.test.ts "import side effects"). It never
+// starts; its ids are given back, so greenlets and fibers still count on.
+let shapeKept = false;
+function keepShape(): void {
+  shapeKept = true;
+  keptShapes.push(new Greenlet(() => undefined, [], { name: 'kept shape', spawnSite: false }));
+  nextGreenletId--;
+  releaseFiberId();
+}
 
 /** gevent's spawn(): a greenlet that starts on the next loop turn. */
 export function spawn<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Greenlet<R> {
