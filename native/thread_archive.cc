@@ -9,6 +9,7 @@
 
 #include <v8.h>
 
+#include "arch/cpu.h"
 #include "elf_symbols.h"
 
 namespace stackful {
@@ -100,7 +101,9 @@ const char* MissingApi() {
   return nullptr;
 }
 
-constexpr size_t kPage = 4096;
+// Bytes read (SafeRead) or copied at a time: a window, not the page size, which
+// is 4, 16 or 64 KiB on arm64 and read at run time where it matters (stack.cc).
+constexpr size_t kWindow = 4096;
 constexpr size_t kHandleScopeDataSize = 24;  // HandleScopeData {Address* next, *limit; int level, sealed_level}
 constexpr size_t kMaxIsolate = 256 * 1024;  // how far into the isolate its fields are looked for
 
@@ -123,9 +126,9 @@ __attribute__((always_inline)) inline void CopySmall(void* to, const void* from,
 // Calls `visit(word)` for every word of the isolate's first kMaxIsolate bytes.
 template <typename Visit>
 void ForEachIsolateWord(void* isolate, Visit visit) {
-  std::vector<uintptr_t> page(kPage / sizeof(uintptr_t));
-  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
-    if (!SafeRead(static_cast<char*>(isolate) + offset, page.data(), kPage)) return;
+  std::vector<uintptr_t> page(kWindow / sizeof(uintptr_t));
+  for (size_t offset = 0; offset < kMaxIsolate; offset += kWindow) {
+    if (!SafeRead(static_cast<char*>(isolate) + offset, page.data(), kWindow)) return;
     for (uintptr_t word : page) visit(word);
   }
 }
@@ -133,14 +136,14 @@ void ForEachIsolateWord(void* isolate, Visit visit) {
 // A copy of the isolate's first kMaxIsolate bytes (zeros where unreadable),
 // with room past the end.
 std::vector<uintptr_t> CopyIsolate(void* isolate) {
-  std::vector<uintptr_t> copy((kMaxIsolate + kPage) / sizeof(uintptr_t), 0);
-  for (size_t offset = 0; offset < kMaxIsolate; offset += kPage) {
-    if (!SafeRead(static_cast<char*>(isolate) + offset, copy.data() + offset / sizeof(uintptr_t), kPage)) break;
+  std::vector<uintptr_t> copy((kMaxIsolate + kWindow) / sizeof(uintptr_t), 0);
+  for (size_t offset = 0; offset < kMaxIsolate; offset += kWindow) {
+    if (!SafeRead(static_cast<char*>(isolate) + offset, copy.data() + offset / sizeof(uintptr_t), kWindow)) break;
   }
   return copy;
 }
 
-bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && p >> 47 == 0; }
+bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && cpu::IsUserAddress(p); }
 
 bool IsAnchor(const ArchivedThread& t, uintptr_t manager) {
   return t.id == -1 && reinterpret_cast<uintptr_t>(t.manager) == manager;
@@ -253,18 +256,18 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
     const uintptr_t generator = reinterpret_cast<uintptr_t>(api.debug_suspended_generator_address(isolate));
     uintptr_t* generator_slot = reinterpret_cast<uintptr_t*>(generator);
     constexpr uintptr_t kMarker = uintptr_t{0x5374466c} << 32;  // the Smi 0x5374466c
-    std::vector<char> object(kPage), copy(kPage);
+    std::vector<char> object(kWindow), copy(kWindow);
     const uintptr_t saved = *generator_slot;
     *generator_slot = kMarker;
-    const bool read = SafeRead(debug_, object.data(), kPage);
+    const bool read = SafeRead(debug_, object.data(), kWindow);
     char* archived_end = api.debug_archive(debug_, copy.data());
     *generator_slot = saved;
-    if (debug_size_ == 0 || debug_size_ > kPage / 2 || !read || archived_end != copy.data() + debug_size_) {
+    if (debug_size_ == 0 || debug_size_ > kWindow / 2 || !read || archived_end != copy.data() + debug_size_) {
       *reason = "Debug::ArchiveDebug() has an unexpected size";
       return false;
     }
     int matches = 0;
-    for (size_t k = 0; k + debug_size_ <= kPage; k += 8) {
+    for (size_t k = 0; k + debug_size_ <= kWindow; k += 8) {
       const uintptr_t at = reinterpret_cast<uintptr_t>(debug_) + k;
       if (generator < at || generator >= at + debug_size_) continue;
       if (memcmp(object.data() + k, copy.data(), debug_size_) != 0) continue;
@@ -280,10 +283,10 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
 
   // The StackGuard's archive size, from a round trip; the guard itself stays.
   {
-    std::vector<char> scratch(kPage);
+    std::vector<char> scratch(kWindow);
     char* end = api.stack_guard_archive(stack_guard, scratch.data());
     char* restored = api.stack_guard_restore(stack_guard, scratch.data());
-    if (end != restored || end <= scratch.data() || end > scratch.data() + kPage / 2) {
+    if (end != restored || end <= scratch.data() || end > scratch.data() + kWindow / 2) {
       *reason = "StackGuard::ArchiveStackGuard() has an unexpected size";
       return false;
     }
@@ -308,7 +311,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // after. It also measures the ThreadLocalTop.
   const int handles = v8::HandleScope::NumberOfHandles(v8_isolate);
   const bool in_context = v8_isolate->InContext();
-  std::vector<char> scratch(4 * kPage);
+  std::vector<char> scratch(4 * kWindow);
   // Handle scopes by copy: ArchiveThread() stores the isolate's
   // HandleScopeData {next, limit, level, sealed_level} into a member and
   // copies the object; RestoreThread() copies it back and sets the isolate's
@@ -338,7 +341,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   const bool restored = api.isolate_restore(isolate, after_hsi) == after_top &&
                         api.hsi_restore(hsi_, scratch.data()) == after_hsi;
   top_size_ = static_cast<size_t>(after_top - after_hsi);
-  if (after_hsi != scratch.data() + hsi_size_ || !restored || top_size_ == 0 || top_size_ > 2 * kPage ||
+  if (after_hsi != scratch.data() + hsi_size_ || !restored || top_size_ == 0 || top_size_ > 2 * kWindow ||
       handles == 0 || !in_context || handles_archived != 0 || context_archived ||
       v8::HandleScope::NumberOfHandles(v8_isolate) != handles || !v8_isolate->InContext()) {
     *reason = "archiving and restoring the running thread through V8's functions did not behave as expected";
@@ -436,8 +439,6 @@ bool ThreadArchive::ProveBlocksOnStacks(v8::Isolate* isolate) {
     *seen_next = next();
     *seen_limit = limit();
   };
-  if (static_cast<size_t>(sysconf(_SC_PAGESIZE)) != 4096) return false;
-
   ArchivedThread probe;
   Save(&probe);
   Begin(nullptr);

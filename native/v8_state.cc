@@ -53,8 +53,9 @@ namespace {
 namespace sym {
 using TryGetCurrentFn = int (*)();
 using GetCurrentThreadIdFn = int (*)();
-// V8 11.3 takes no argument; 12.x adds an InterruptLevel. The System V ABI
-// ignores an extra integer argument, so one type serves both (see kAnyEffect).
+// V8 11.3 takes no argument; 12.x adds an InterruptLevel. The System V and
+// AAPCS64 ABIs pass the first integer arguments in registers the callee may
+// clobber, so a callee ignores an extra one: one type serves both (see kAnyEffect).
 using FetchAndClearInterruptsFn = int (*)(void* stack_guard, int level);
 using RequestInterruptFn = void (*)(void* stack_guard, int flag);
 using GetStackStartFn = const void* (*)();
