@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Every Node line the package ships a prebuild for (and CI tests). */
 export const MAJORS = [20, 22, 24, 26];
+/** Every CPU the package ships prebuilds for (process.arch names). */
+export const ARCHES = ['x64', 'arm64'];
 /** Where node-gyp-build looks for an arch's prebuilds (it picks them by process.arch). */
 export const prebuildsDir = (arch = process.arch) => path.join(ROOT, 'prebuilds', `${process.platform}-${arch}`);
 export const PREBUILDS = prebuildsDir();
