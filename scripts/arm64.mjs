@@ -8,7 +8,7 @@
 //   node scripts/arm64.mjs 24            only that line
 //
 // First the switch alone (test/native/switch_aarch64.cc, no Node), then per
-// line the suites below, each line in one mocha run:
+// line the suites below, each line in one mocha run, two lines at a time:
 //   - mocha runs in-process (mocha/lib/cli/cli.js): its bin would re-spawn
 //     process.execPath for its node options, which no kernel here can run;
 //   - tsx's esbuild is the x86-64 binary (ESBUILD_BINARY_PATH), a process of
@@ -19,7 +19,7 @@
 //     x86-64 build in build/.
 // The whole step has one time budget (STACKFUL_ARM64_MINUTES, default 25);
 // the run that would go past it is stopped and the step fails saying so.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { buildPrebuilds, ensureNode, MAJORS, QEMU, ROOT } from './lib/nodes.mjs';
 
@@ -58,22 +58,48 @@ buildPrebuilds(nodes);
 console.log('\n=== arm64: the switch alone, under qemu-aarch64');
 step('test/native/run-switch-aarch64.sh', 'sh', [path.join(ROOT, 'test', 'native', 'run-switch-aarch64.sh')]);
 
-const results = [];
-for (const node of nodes) {
+// Two lines at a time (CI has 2 cores; qemu-user runs each mostly on one),
+// each line's output printed whole when it ends.
+function runLine(node) {
   const files = SUITES[node.major].map((s) => path.join('test', `${s}.test.ts`));
-  const lineStarted = Date.now();
-  console.log(`\n=== arm64 Node ${node.version} under ${QEMU[0]}: ${SUITES[node.major].join(', ')}`);
   const mocha = path.join(ROOT, 'node_modules', 'mocha', 'lib', 'cli', 'cli.js');
   const [cmd, ...pre] = node.command;
-  console.log(`$ ${[...node.command, '--expose-gc', '--import', 'tsx', 'mocha', ...files].join(' ')}`);
-  step(`arm64 Node ${node.version}`, cmd, [...pre, '--expose-gc', '--import', 'tsx', mocha, '--no-config', '--timeout', '600000', '--reporter', 'dot', '--exit', ...files], {
-    env: {
-      ...process.env,
-      PREBUILDS_ONLY: '1',
-      ESBUILD_BINARY_PATH: path.join(ROOT, 'node_modules', '@esbuild', 'linux-x64', 'bin', 'esbuild'),
-      STACKFUL_TEST_NODE_WRAPPER: QEMU.join(' '),
-    },
+  const args = [...pre, '--expose-gc', '--import', 'tsx', mocha, '--no-config', '--timeout', '600000', '--reporter', 'spec', '--exit', ...files];
+  const header = `\n=== arm64 Node ${node.version} under ${QEMU[0]}: ${SUITES[node.major].join(', ')}\n$ ${[...node.command, '--expose-gc', '--import', 'tsx', 'mocha', ...files].join(' ')}\n`;
+  const lineStarted = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        PREBUILDS_ONLY: '1',
+        ESBUILD_BINARY_PATH: path.join(ROOT, 'node_modules', '@esbuild', 'linux-x64', 'bin', 'esbuild'),
+        STACKFUL_TEST_NODE_WRAPPER: QEMU.join(' '),
+      },
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(left(), 1000));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      process.stdout.write(header + out);
+      const seconds = Math.round((Date.now() - lineStarted) / 1000);
+      const why = signal === 'SIGKILL' && left() <= 0
+        ? `stopped: the arm64 step's ${budgetMs / 60_000} min budget ran out (STACKFUL_ARM64_MINUTES)`
+        : (signal ?? `exit code ${code}`);
+      resolve(code === 0
+        ? { ok: true, line: `arm64 Node ${node.version}: ${SUITES[node.major].join(', ')} passed (${seconds} s)` }
+        : { ok: false, line: `arm64 Node ${node.version}: FAILED (${why}, after ${seconds} s)` });
+    });
   });
-  results.push(`arm64 Node ${node.version}: ${SUITES[node.major].join(', ')} passed (${Math.round((Date.now() - lineStarted) / 1000)} s)`);
 }
-console.log(`\n${results.join('\n')}\narm64 step done in ${Math.round((Date.now() - started) / 1000)} s`);
+
+const queue = [...nodes];
+const results = [];
+await Promise.all([0, 1].map(async () => {
+  for (let node; (node = queue.shift()) !== undefined;) results.push(await runLine(node));
+}));
+console.log(`\n${results.map((r) => r.line).join('\n')}\narm64 step done in ${Math.round((Date.now() - started) / 1000)} s`);
+if (results.some((r) => !r.ok)) process.exit(1);
