@@ -48,10 +48,15 @@ function runCase(node: ArmNode, name: string): Cell[] {
   return (JSON.parse(r.stdout.trim().split('\n').pop()!) as JobResult).cells;
 }
 
-/** Rows that have both a fiber and a generator column: fiber ÷ generator of their medians. */
+/**
+ * Rows that have both a fiber and a generator column: fiber ÷ generator of
+ * their medians. Derived rows (chart: false, e.g. one switch = round trip ÷ 2)
+ * would repeat a ratio.
+ */
 function ratios(cells: Cell[]): { row: string; ratio: number }[] {
   const rows = new Map<string, Map<string, number>>();
   for (const cell of cells) {
+    if (cell.chart === false) continue;
     if (!rows.has(cell.row)) rows.set(cell.row, new Map());
     rows.get(cell.row)!.set(cell.impl, median(cell.samples));
   }
@@ -68,20 +73,22 @@ function main(): void {
   if (majors.some((m) => !Number.isInteger(m))) throw new Error(`bench:arm64: expected Node majors (e.g. 20 24), got ${process.argv.slice(2).join(' ')}`);
   const nodes: (ArmNode & { abi: string })[] = (majors.length > 0 ? majors : [24]).map((m) => ensureNode(m, 'arm64'));
   buildPrebuilds(nodes);
-  const lines: string[] = [];
+  const columns: { version: string; ratios: Map<string, number> }[] = [];
   for (const node of nodes) {
     const started = Date.now();
-    const rows = CASES.flatMap((name) => ratios(runCase(node, name)).map((r) => ({ name, ...r })));
+    const rows = CASES.flatMap((name) => ratios(runCase(node, name)).map((r) => ({ key: `${r.row} (${name})`, ratio: r.ratio })));
     console.log(`\narm64 Node ${node.version} under ${QEMU[0]} (${Math.round((Date.now() - started) / 1000)} s): fiber time ÷ generator time`);
-    for (const r of rows) console.log(`  ${r.name.padEnd(10)} ${r.row.padEnd(52)} ${r.ratio.toFixed(2)}×`);
-    lines.push(`| Node ${node.version} | ${rows.map((r) => `${r.row} (${r.name}): **${r.ratio.toFixed(2)}×**`).join('<br>')} |`);
+    for (const r of rows) console.log(`  ${r.key.padEnd(60)} ${r.ratio.toFixed(1)}×`);
+    columns.push({ version: node.version, ratios: new Map(rows.map((r) => [r.key, r.ratio])) });
   }
+  const keys = [...new Set(columns.flatMap((c) => [...c.ratios.keys()]))];
+  const cell = (c: (typeof columns)[number], key: string) => (c.ratios.has(key) ? `${c.ratios.get(key)!.toFixed(1)}×` : '');
   const markdown = [
     `Fiber time ÷ generator time, both measured in the same emulated process (\`npm run bench:arm64\`, quick counts, ${QEMU[0]} on x86-64): not comparable with the native numbers above, nor with a real arm64 CPU.`,
     '',
-    '| arm64 Node | fiber ÷ generator |',
-    '|---|---|',
-    ...lines,
+    `| workload (case) | ${columns.map((c) => `arm64 Node ${c.version}`).join(' | ')} |`,
+    `|---|${columns.map(() => '---:').join('|')}|`,
+    ...keys.map((key) => `| ${key} | ${columns.map((c) => cell(c, key)).join(' | ')} |`),
   ].join('\n');
   console.log(`\nREADME.md: ${updateReadmeBlock(path.join(ROOT, 'README.md'), markdown, START, END)}`);
 }
