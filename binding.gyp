@@ -24,6 +24,9 @@
       "conditions": [
         ["OS=='linux' and target_arch=='x64'", {
           "sources": ["native/arch/switch_x86_64_sysv.S"]
+        }],
+        ["OS=='linux' and target_arch=='arm64'", {
+          "sources": ["native/arch/switch_aarch64_aapcs64.S"]
         }]
       ]
     }

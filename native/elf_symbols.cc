@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -169,10 +170,32 @@ void FindCodeSegments(const void* code_address, AddressRange* program, AddressRa
   dl_iterate_phdr(&FindCode, &search);
 }
 
+// Where process_vm_readv() does not exist (qemu-user does not emulate it; a
+// seccomp profile may refuse it), the kernel still checks a buffer handed to
+// write(): the bytes go through a pipe, a chunk at a time (one chunk always
+// fits in a pipe), and an unreadable address fails with EFAULT.
+static bool SafeReadThroughPipe(const void* addr, void* out, size_t size) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  constexpr size_t kChunk = 4096;
+  bool ok = true;
+  for (size_t done = 0; ok && done < size;) {
+    const size_t n = size - done < kChunk ? size - done : kChunk;
+    ok = write(fds[1], static_cast<const char*>(addr) + done, n) == static_cast<ssize_t>(n) &&
+         read(fds[0], static_cast<char*>(out) + done, n) == static_cast<ssize_t>(n);
+    done += n;
+  }
+  close(fds[0]);
+  close(fds[1]);
+  return ok;
+}
+
 bool SafeRead(const void* addr, void* out, size_t size) {
   iovec local{out, size};
   iovec remote{const_cast<void*>(addr), size};
-  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
+  if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size)) return true;
+  if (errno != ENOSYS && errno != EPERM) return false;
+  return SafeReadThroughPipe(addr, out, size);
 }
 
 }  // namespace stackful

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 
+#include "elf_symbols.h"
+
 namespace stackful {
 
 namespace {
@@ -92,6 +94,13 @@ size_t StackPool::bytes_pooled() const {
 bool StackPool::Guard(char* page) {
   if (process_guard_kind.load(std::memory_order_relaxed) != GuardKind::kProtect) {
     if (madvise(page, PageSize(), kMadvGuardInstall) == 0) {
+      // Proven once, on the first guard: the page must now be unreadable.
+      // qemu-user accepts advice it does not know and ignores it.
+      char byte;
+      if (process_guard_kind.load(std::memory_order_relaxed) == GuardKind::kUnknown && SafeRead(page, &byte, 1)) {
+        process_guard_kind.store(GuardKind::kProtect, std::memory_order_relaxed);
+        return mprotect(page, PageSize(), PROT_NONE) == 0;
+      }
       process_guard_kind.store(GuardKind::kRegion, std::memory_order_relaxed);
       return true;
     }

@@ -9,12 +9,15 @@
 
 #include <v8.h>
 
+#include "arch/cpu.h"
 #include "elf_symbols.h"
 
 namespace stackful {
 namespace {
 
-constexpr size_t kPage = 4096;
+// Bytes read (SafeRead) or copied at a time: a window, not the page size, which
+// is 4, 16 or 64 KiB on arm64 and read at run time where it matters (stack.cc).
+constexpr size_t kWindow = 4096;
 
 // The copies of a switch are small (24 to 232 bytes) and their sizes are
 // known only at load: copied inline, 16 bytes at a time, rather than through
@@ -32,7 +35,7 @@ __attribute__((always_inline)) inline void CopySmall(void* to, const void* from,
   for (; i < bytes; ++i) d[i] = s[i];
 }
 
-bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && p >> 47 == 0; }
+bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && cpu::IsUserAddress(p); }
 
 bool IsAnchor(const ArchivedThread& t, uintptr_t manager) {
   return t.id == -1 && reinterpret_cast<uintptr_t>(t.manager) == manager;
@@ -116,7 +119,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   debug_is_active_ = static_cast<const bool*>(v8i.debug_is_active_address(isolate));
   {
     const uintptr_t active = reinterpret_cast<uintptr_t>(debug_is_active_);
-    std::vector<uintptr_t> copy = CopyIsolate(isolate, kPage);
+    std::vector<uintptr_t> copy = CopyIsolate(isolate, kWindow);
     constexpr uintptr_t kNudge = 0x1000;
     bool ambiguous = false;
     for (uintptr_t& word : copy) {
@@ -143,18 +146,18 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
     const uintptr_t generator = reinterpret_cast<uintptr_t>(v8i.debug_suspended_generator_address(isolate));
     uintptr_t* generator_slot = reinterpret_cast<uintptr_t*>(generator);
     constexpr uintptr_t kMarker = uintptr_t{0x5374466c} << 32;  // the Smi 0x5374466c
-    std::vector<char> object(kPage), copy(kPage);
+    std::vector<char> object(kWindow), copy(kWindow);
     const uintptr_t saved = *generator_slot;
     *generator_slot = kMarker;
-    const bool read = SafeRead(debug_, object.data(), kPage);
+    const bool read = SafeRead(debug_, object.data(), kWindow);
     char* archived_end = v8i.debug_archive(debug_, copy.data());
     *generator_slot = saved;
-    if (debug_size_ == 0 || debug_size_ > kPage / 2 || !read || archived_end != copy.data() + debug_size_) {
+    if (debug_size_ == 0 || debug_size_ > kWindow / 2 || !read || archived_end != copy.data() + debug_size_) {
       *reason = "Debug::ArchiveDebug() has an unexpected size";
       return false;
     }
     int matches = 0;
-    for (size_t k = 0; k + debug_size_ <= kPage; k += 8) {
+    for (size_t k = 0; k + debug_size_ <= kWindow; k += 8) {
       const uintptr_t at = reinterpret_cast<uintptr_t>(debug_) + k;
       if (generator < at || generator >= at + debug_size_) continue;
       if (memcmp(object.data() + k, copy.data(), debug_size_) != 0) continue;
@@ -170,10 +173,10 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
 
   // The StackGuard's archive size, from a round trip; the guard itself stays.
   {
-    std::vector<char> scratch(kPage);
+    std::vector<char> scratch(kWindow);
     char* end = v8i.stack_guard_archive(stack_guard, scratch.data());
     char* restored = v8i.stack_guard_restore(stack_guard, scratch.data());
-    if (end != restored || end <= scratch.data() || end > scratch.data() + kPage / 2) {
+    if (end != restored || end <= scratch.data() || end > scratch.data() + kWindow / 2) {
       *reason = "StackGuard::ArchiveStackGuard() has an unexpected size";
       return false;
     }
@@ -198,7 +201,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // after. It also measures the ThreadLocalTop.
   const int handles = v8::HandleScope::NumberOfHandles(v8_isolate);
   const bool in_context = v8_isolate->InContext();
-  std::vector<char> scratch(4 * kPage);
+  std::vector<char> scratch(4 * kWindow);
   // Handle scopes by copy: ArchiveThread() stores the isolate's
   // HandleScopeData {next, limit, level, sealed_level} into a member and
   // copies the object; RestoreThread() copies it back and sets the isolate's
@@ -228,7 +231,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   const bool restored = v8i.isolate_restore(isolate, after_hsi) == after_top &&
                         v8i.hsi_restore(hsi_, scratch.data()) == after_hsi;
   top_size_ = static_cast<size_t>(after_top - after_hsi);
-  if (after_hsi != scratch.data() + hsi_size_ || !restored || top_size_ == 0 || top_size_ > 2 * kPage ||
+  if (after_hsi != scratch.data() + hsi_size_ || !restored || top_size_ == 0 || top_size_ > 2 * kWindow ||
       handles == 0 || !in_context || handles_archived != 0 || context_archived ||
       v8::HandleScope::NumberOfHandles(v8_isolate) != handles || !v8_isolate->InContext()) {
     *reason = "archiving and restoring the running thread through V8's functions did not behave as expected";
@@ -241,7 +244,7 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   // block of the isolate equal to what ArchiveThread() writes, and
   // RestoreThread() of a changed image must leave exactly that image there.
   {
-    std::vector<uintptr_t> copy = CopyIsolate(isolate, kPage);
+    std::vector<uintptr_t> copy = CopyIsolate(isolate, kWindow);
     const char* image = after_hsi;  // ArchiveThread()'s output, still in scratch
     const char* bytes = reinterpret_cast<const char*>(copy.data());
     int matches = 0;
@@ -275,10 +278,10 @@ bool ThreadArchive::Init(void* isolate, void* stack_guard, int32_t thread_id, st
   if (relocatable_size_ == sizeof(void*)) {
     void* running = nullptr;  // normally none: no Relocatable is alive here
     v8i.relocatable_archive(isolate, reinterpret_cast<char*>(&running));
-    const std::vector<uintptr_t> clear = CopyIsolate(isolate, kPage);
+    const std::vector<uintptr_t> clear = CopyIsolate(isolate, kWindow);
     void* marker = reinterpret_cast<void*>(kArchivedThreadMagic & ~uintptr_t{7});
     v8i.relocatable_restore(isolate, reinterpret_cast<char*>(&marker));
-    const std::vector<uintptr_t> marked = CopyIsolate(isolate, kPage);
+    const std::vector<uintptr_t> marked = CopyIsolate(isolate, kWindow);
     void* read = nullptr;
     v8i.relocatable_archive(isolate, reinterpret_cast<char*>(&read));
     int matches = 0;
@@ -327,8 +330,6 @@ bool ThreadArchive::ProveBlocksOnStacks(v8::Isolate* isolate) {
     *seen_next = next();
     *seen_limit = limit();
   };
-  if (static_cast<size_t>(sysconf(_SC_PAGESIZE)) != 4096) return false;
-
   ArchivedThread probe;
   Save(&probe);
   Begin(nullptr);

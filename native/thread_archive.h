@@ -46,6 +46,8 @@ struct Fiber;
 // on into the two pages above, touched only by a fiber that holds more
 // handles.
 constexpr size_t kHandleRoom = 512;
+// Sized for 4 KiB pages; with 16 or 64 KiB pages (arm64) the block and the
+// first frames share the stack's top page, which costs nothing more.
 constexpr size_t kBlockOnStack = 2 * 4096 + kHandleRoom;  // from the top of the stack to the block
 static_assert(kBlockOnStack >= kHandleBlockBytes, "the block must end below the top of the stack");
 

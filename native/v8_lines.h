@@ -71,8 +71,9 @@ using AddressFn = void* (*)(void* isolate);  // an ExternalReference: one Addres
 struct V8Internals {
   int (*try_get_current)() = nullptr;
   int (*get_current_thread_id)() = nullptr;
-  // V8 11.3 takes no level; 12.x adds an InterruptLevel. The System V ABI
-  // ignores an extra integer argument, so one type serves both (see kAnyEffect).
+  // V8 11.3 takes no level; 12.x adds an InterruptLevel. The System V and
+  // AAPCS64 ABIs pass the first integer arguments in registers the callee may
+  // clobber, so a callee ignores an extra one: one type serves both (see kAnyEffect).
   int (*fetch_and_clear_interrupts)(void* stack_guard, int level) = nullptr;
   void (*request_interrupt)(void* stack_guard, int flag) = nullptr;
   const void* (*get_stack_start)() = nullptr;

@@ -10,25 +10,28 @@
 //                                        binding.gyp is kept
 //   node scripts/prebuild.mjs --force    rebuild them all
 //
-// Fails unless a prebuild for every supported line is there at the end, so a
-// tarball can never go out without them.
+// Fails unless a prebuild for every supported line and CPU is there at the
+// end, so a tarball can never go out without them. The arm64 ones are
+// cross-compiled (Debian's aarch64-linux-gnu tools: scripts/lib/nodes.mjs).
 import { existsSync, readdirSync } from 'node:fs';
-import { buildPrebuilds, ensureNode, MAJORS, PREBUILDS, prebuildFile } from './lib/nodes.mjs';
+import { ARCHES, buildPrebuilds, ensureNode, MAJORS, prebuildFile, prebuildsDir } from './lib/nodes.mjs';
 
 const force = process.argv.includes('--force');
-const nodes = MAJORS.map(ensureNode);
+const nodes = ARCHES.flatMap((arch) => MAJORS.map((major) => ensureNode(major, arch)));
 const built = buildPrebuilds(nodes, { force });
-const missing = nodes.filter(({ abi }) => !existsSync(prebuildFile(abi)));
+const missing = nodes.filter(({ abi, arch }) => !existsSync(prebuildFile(abi, arch)));
 if (missing.length > 0) {
-  console.error(`prebuild: no prebuild for ${missing.map((n) => `Node ${n.version} (ABI ${n.abi})`).join(', ')} in ${PREBUILDS}`);
+  console.error(`prebuild: no prebuild for ${missing.map((n) => `Node ${n.version} (ABI ${n.abi}) on ${n.arch} in ${prebuildsDir(n.arch)}`).join(', ')}`);
   process.exit(1);
 }
-const shipped = new Set(nodes.map(({ abi }) => `stackful.abi${abi}.node`));
-const extra = readdirSync(PREBUILDS).filter((f) => !shipped.has(f));
-if (extra.length > 0) {
-  console.error(`prebuild: ${PREBUILDS} holds prebuilds for no supported line (${extra.join(', ')}): remove them`);
-  process.exit(1);
+for (const arch of ARCHES) {
+  const shipped = new Set(nodes.filter((n) => n.arch === arch).map(({ abi }) => `stackful.abi${abi}.node`));
+  const extra = readdirSync(prebuildsDir(arch)).filter((f) => !shipped.has(f));
+  if (extra.length > 0) {
+    console.error(`prebuild: ${prebuildsDir(arch)} holds prebuilds for no supported line (${extra.join(', ')}): remove them`);
+    process.exit(1);
+  }
 }
 console.log(
-  `prebuilds: ${nodes.map((n) => `Node ${n.version} (ABI ${n.abi})${built.includes(n) ? ' built' : ' up to date'}`).join(', ')}`,
+  `prebuilds: ${nodes.map((n) => `Node ${n.version} ${n.arch} (ABI ${n.abi})${built.includes(n) ? ' built' : ' up to date'}`).join(', ')}`,
 );

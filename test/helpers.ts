@@ -13,12 +13,41 @@ export interface ChildResult {
 }
 
 /**
+ * The command that runs `process.execPath` in a child process. The arm64 step
+ * of `npm test` runs arm64 Nodes under qemu-user, and no binfmt registration
+ * makes the kernel do that by itself: STACKFUL_TEST_NODE_WRAPPER (the wrapper's
+ * argv, space-separated, e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`) goes in
+ * front of every child Node.
+ */
+export const NODE_WRAPPER: readonly string[] = (process.env.STACKFUL_TEST_NODE_WRAPPER ?? '').split(' ').filter(Boolean);
+
+/** Whether this Node runs under an emulator (qemu-user), for the few tests that cannot. */
+export const EMULATED = NODE_WRAPPER.length > 0;
+
+/** [command, args] that run a child Node with `args`, through NODE_WRAPPER when there is one. */
+export function nodeCommand(args: string[]): [string, string[]] {
+  if (!EMULATED) return [process.execPath, args];
+  return [NODE_WRAPPER[0]!, [...NODE_WRAPPER.slice(1), process.execPath, ...args]];
+}
+
+/**
+ * Skips a test (or suite, from a `before` hook) under an emulator, printing
+ * why: only for what qemu-user itself cannot do (e.g. measuring RSS).
+ */
+export function skipUnderEmulator(ctx: Mocha.Context, reason: string): void {
+  if (!EMULATED) return;
+  console.log(`      skipped under ${NODE_WRAPPER[0]}: ${reason}`);
+  ctx.skip();
+}
+
+/**
  * Runs a script from test/crash/ in a fresh Node process: anything that could
  * take the process down (a bad switch, a GC on the wrong stack) runs there, and
  * the test asserts its exit code and what it printed.
  */
 export function runChild(script: string, args: string[] = [], options: { nodeArgs?: string[]; timeoutMs?: number; env?: Record<string, string> } = {}): ChildResult {
-  const result = spawnSync(process.execPath, [...(options.nodeArgs ?? ['--expose-gc']), path.join(ROOT, 'test', 'crash', script), ...args], {
+  const [command, argv] = nodeCommand([...(options.nodeArgs ?? ['--expose-gc']), path.join(ROOT, 'test', 'crash', script), ...args]);
+  const result = spawnSync(command, argv, {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
     encoding: 'utf8',

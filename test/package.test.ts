@@ -9,10 +9,10 @@ describe('npm pack', () => {
   it('ships the compiled library, the native sources and the prebuilds, and nothing else', () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
     const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
-    for (const needed of ['package.json', 'README.md', 'binding.gyp', 'dist/index.js', 'dist/index.d.ts', 'dist/core/fiber.js', 'native/binding.cc', 'native/v8_state.cc', 'native/arch/switch_x86_64_sysv.S']) {
+    for (const needed of ['package.json', 'README.md', 'binding.gyp', 'dist/index.js', 'dist/index.d.ts', 'dist/core/fiber.js', 'native/binding.cc', 'native/v8_state.cc', 'native/arch/switch_x86_64_sysv.S', 'native/arch/switch_aarch64_aapcs64.S']) {
       assert.ok(files.includes(needed), `missing ${needed}`);
     }
-    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|dist\/([\w-]+\/){0,2}[\w-]+\.(js|d\.ts)|native\/[\w/-]+\.(cc|h|S)|prebuilds\/linux-x64\/stackful\.abi\d+\.node)$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|dist\/([\w-]+\/){0,2}[\w-]+\.(js|d\.ts)|native\/[\w/-]+\.(cc|h|S)|prebuilds\/linux-(x64|arm64)\/stackful\.abi\d+\.node)$/;
     const junk = files.filter((f) => !allowed.test(f));
     assert.deepEqual(junk, [], `unexpected files in the package: ${junk.join(', ')}`);
   });
@@ -26,7 +26,7 @@ describe('npm pack', () => {
     assert.match(pkg.repository.url, /^git\+https:\/\/github\.com\/stackful-js\/stackful\.git$/);
     assert.match(pkg.bugs.url, /^https:\/\/github\.com\/stackful-js\/stackful\/issues$/);
     assert.match(pkg.homepage, /^https:\/\/github\.com\/stackful-js\/stackful/);
-    assert.deepEqual([pkg.engines.node, pkg.os, pkg.cpu], ['>=20.19', ['linux'], ['x64']]);
+    assert.deepEqual([pkg.engines.node, pkg.os, pkg.cpu], ['>=20.19', ['linux'], ['x64', 'arm64']]);
     // `npm pack` / `npm publish` build a prebuild per supported Node line first.
     assert.equal(pkg.scripts.prepack, 'node scripts/prebuild.mjs');
   });

@@ -19,8 +19,14 @@ describe('runtime support', () => {
   });
 
   it('refuses another OS or CPU', () => {
-    assert.match(checkRuntime({ platform: 'linux', arch: 'arm64', node: '20.0.0', v8: '11.3.1' }).reason, /linux-arm64/);
-    assert.match(checkRuntime({ platform: 'darwin', arch: 'x64', node: '20.0.0', v8: '11.3.1' }).reason, /darwin-x64/);
+    assert.match(checkRuntime({ platform: 'linux', arch: 'ia32', node: '20.0.0', v8: '11.3.1' }).reason, /linux-ia32/);
+    assert.match(checkRuntime({ platform: 'darwin', arch: 'arm64', node: '20.0.0', v8: '11.3.1' }).reason, /darwin-arm64/);
+    assert.match(checkRuntime({ platform: 'darwin', arch: 'x64', node: '20.0.0', v8: '11.3.1' }).reason, /darwin-x64.*supported: .* on linux-x64, linux-arm64/);
+  });
+
+  it('lets linux-arm64 through to the load-time probes, as linux-x64', () => {
+    const info = checkRuntime({ platform: 'linux', arch: 'arm64', node: '24.0.0', v8: '13.6.233.17' });
+    assert.deepEqual([info.supported, info.reason, info.arch], [true, '', 'arm64']);
   });
 
   it('fails at require() with UnsupportedRuntimeError when the V8 version is unknown', () => {

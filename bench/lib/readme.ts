@@ -1,6 +1,7 @@
 /**
  * Puts the generated summary into README.md between
  *   <!-- bench:start --> and <!-- bench:end -->
+ * (or another pair of markers: bench/arm64.ts has its own)
  * so the numbers there come from a run, never from typing. Does nothing when
  * the file or either marker is missing.
  */
@@ -11,17 +12,17 @@ export const END = '<!-- bench:end -->';
 
 export type ReadmeUpdate = 'updated' | 'unchanged' | 'no README' | 'no markers';
 
-export function updateReadmeBlock(file: string, markdown: string): ReadmeUpdate {
+export function updateReadmeBlock(file: string, markdown: string, startMarker = START, endMarker = END): ReadmeUpdate {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
     return 'no README';
   }
-  const start = text.indexOf(START);
-  const end = text.indexOf(END, start + START.length);
+  const start = text.indexOf(startMarker);
+  const end = text.indexOf(endMarker, start + startMarker.length);
   if (start === -1 || end === -1) return 'no markers';
-  const next = `${text.slice(0, start + START.length)}\n${markdown.trim()}\n${text.slice(end)}`;
+  const next = `${text.slice(0, start + startMarker.length)}\n${markdown.trim()}\n${text.slice(end)}`;
   if (next === text) return 'unchanged';
   fs.writeFileSync(`${file}.tmp`, next);
   fs.renameSync(`${file}.tmp`, file);

@@ -147,7 +147,7 @@ export class Fiber {
   #hasChildren = false;
   #state: FiberState = 'new';
   #site: { stack?: string } | undefined;
-  /** What the hub keeps for this fiber's waits (src/hub.ts): here, so a wait pays no WeakMap lookup. */
+  /** What the hub keeps for this fiber's waits (src/hub/hub.ts): here, so a wait pays no WeakMap lookup. */
   #hubRecord: unknown = undefined;
 
   constructor(fn: (...args: any[]) => unknown, options: FiberOptions = {}) {

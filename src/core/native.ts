@@ -15,7 +15,7 @@ export const SUPPORTED_V8: Readonly<Record<string, string>> = {
   '14.6': 'Node 26',
 };
 /** The targets binding.gyp builds a stack switch for (test/native-lines.test.ts holds this copy and package.json os/cpu to it). */
-export const SUPPORTED_PLATFORMS: readonly string[] = ['linux-x64'];
+export const SUPPORTED_PLATFORMS: readonly string[] = ['linux-x64', 'linux-arm64'];
 
 export interface RuntimeFacts {
   platform: string;
@@ -173,7 +173,7 @@ const HOW_TO_BUILD =
   'pnpm: `pnpm approve-builds` (choose stackful), then `pnpm rebuild stackful`; ' +
   'yarn: `yarn rebuild stackful` (Yarn 2+; with `enableScripts: false`, allow it in `dependenciesMeta`; Yarn 1: `npm rebuild stackful`). ' +
   'Building needs Python 3, make and a C++20 compiler; the published package carries prebuilds for ' +
-  `${Object.values(NODE_OF_ABI).join(', ')} on linux-x64, which need none.`;
+  `${Object.values(NODE_OF_ABI).join(', ')} on linux-x64 and linux-arm64, which need none.`;
 
 /**
  * Finds and loads the addon as node-gyp-build does (build/Release,

@@ -1,6 +1,6 @@
 // A full GC at a moment when no fiber is alive must not throw away the
 // hub's optimized code: every fiber parked in that code would then leave it
-// through a deoptimization of its own (src/hub.ts, keptShapes). Rounds of
+// through a deoptimization of its own (src/hub/hub.ts, keptShapes). Rounds of
 // 1,000 greenlets taking turns with sleep(0) warm the code up; then three
 // more rounds run, each after a gc() with none alive. Run with --trace-deopt: V8 prints
 // each deoptimization on stdout, and "measured" marks where those start.
