@@ -26,7 +26,7 @@ const lines = majors.length > 0 ? majors : MAJORS;
 const hostMajor = Number(process.versions.node.split('.')[0]);
 
 const started = Date.now();
-const nodes = lines.map(ensureNode);
+const nodes = lines.map((major) => ensureNode(major));
 
 // One prebuilt binary per ABI (scripts/lib/nodes.mjs), made only where the
 // sources changed since; `npm pack` below runs the same step (prepack).

@@ -40,6 +40,7 @@ export function capture(cmd, args, options = {}) {
  * Node here: [bin/node] for x64, qemu-user and bin/node for arm64.
  */
 export function ensureNode(major, arch = 'x64') {
+  if (!ARCHES.includes(arch)) throw new Error(`ensureNode(${major}, ${arch}): the arch must be one of ${ARCHES.join(', ')}`);
   const prefix = path.join(ROOT, '.cache', arch === 'x64' ? 'node' : `node-${arch}`, String(major));
   const dir = path.join(prefix, 'node_modules', `node-linux-${arch}`);
   if (arch !== 'x64') ensureCrossTools();
