@@ -190,15 +190,31 @@ describe('waiting with a time limit (parkOn, under every blocking call)', () => 
   };
 
   it('a wake that comes after the limit but before the timer fired counts: the call succeeds and nothing is lost', async () => {
-    const result = await runInFiber(() => {
+    // The premise: both fibers park, this one resumes before their limit runs
+    // out, then holds the thread past it so that their timers are due but
+    // cannot fire before the wake. On a loaded machine (or under qemu) the
+    // resume can come later than the limit: then the run proves nothing, and
+    // it is tried again with a limit twice as long (bounded).
+    const attempt = (limit: number) => runInFiber(() => {
       const q = new Queue<string>();
-      const getter = spawn(() => q.get({ timeout: 20 }));
-      const joiner = spawn(() => getter.join(20));
-      sleep(0); // both park, each under a 20 ms limit
-      holdThread(60);
+      let parkedAt = 0;
+      const getter = spawn(() => {
+        parkedAt = Date.now();
+        return q.get({ timeout: limit });
+      });
+      const joiner = spawn(() => getter.join(limit));
+      sleep(0); // both park, each under the limit
+      if (Date.now() - parkedAt >= limit / 2) {
+        q.put('too late to prove anything');
+        joiner.join();
+        return undefined;
+      }
+      holdThread(limit + 20 - (Date.now() - parkedAt));
       q.put('late but in time');
       return { got: getter.get(), joined: joiner.get(), left: q.qsize() };
     });
+    let result: unknown;
+    for (let limit = 50; result === undefined && limit <= 3_200; limit *= 2) result = await attempt(limit);
     assert.deepEqual(result, { got: 'late but in time', joined: true, left: 0 });
   });
 
