@@ -120,12 +120,13 @@ Status Scheduler::SetNext(Fiber* next) {
 // With few fibers alive everything stays in the cache, and the loads cost
 // more than they save (a ping-pong round trip took 10 % longer): none then.
 void Scheduler::Prefetch(const Fiber* from, Fiber* to) {
-  if (to->is_root) return;
+  // Below kPrefetchFrom nothing is recorded either: a ping-pong pays one
+  // compare per switch. Links recorded before the count fell are only guesses.
+  if (stats_.live < kPrefetchFrom || to->is_root) return;
   if (last_target_ != to) {
     if (last_target_ != nullptr) last_target_->successor = to;
     last_target_ = to;
   }
-  if (stats_.live < kPrefetchFrom) return;
   const Fiber* next = to->successor;
   if (next == nullptr || next == from || next == to || next->state != FiberState::kSuspended) return;
   // What resuming `next` reads first: its frames just above the saved stack
