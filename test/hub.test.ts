@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Fiber, FiberExit, Greenlet, iwait, joinAll, killAll, Queue, runInFiber, setSpawnSites, sleep, spawn, spawnLater, Timeout, TimeoutError, wait, withTimeout } from 'stackful';
+import { Event, Fiber, FiberExit, Greenlet, iwait, joinAll, killAll, Queue, runInFiber, setSpawnSites, sleep, spawn, spawnLater, Timeout, TimeoutError, wait, withTimeout } from 'stackful';
 import { codeOf, describeChild, EMULATED, runChild } from './helpers';
 
 describe('spawn() and sleep(): the seed examples', () => {
@@ -202,15 +202,20 @@ describe('waiting with a time limit (parkOn, under every blocking call)', () => 
         parkedAt = Date.now();
         return q.get({ timeout: limit });
       });
-      const joiner = spawn(() => getter.join(limit));
+      // An Event, set in the same turn as the put: a join of the getter would
+      // be woken only once the getter runs, after the due timers may fire.
+      const done = new Event();
+      const joiner = spawn(() => done.wait(limit));
       sleep(0); // both park, each under the limit
       if (Date.now() - parkedAt >= limit / 2) {
         q.put('too late to prove anything');
+        done.set();
         joiner.join();
         return undefined;
       }
       holdThread(limit + 20 - (Date.now() - parkedAt));
       q.put('late but in time');
+      done.set();
       return { got: getter.get(), joined: joiner.get(), left: q.qsize() };
     });
     let result: unknown;
