@@ -14,6 +14,7 @@
         "native/v8_lines.cc",
         "native/v8_probes.cc",
         "native/v8_state.cc",
+        "native/wasm_code_gc.cc",
         "native/young_gc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

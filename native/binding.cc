@@ -11,6 +11,7 @@
 
 #include "hot_calls.h"
 #include "scheduler.h"
+#include "wasm_code_gc.h"
 
 namespace stackful {
 namespace {
@@ -39,6 +40,12 @@ Napi::Value Discard(const Napi::CallbackInfo& info) {
   Instance* instance = Get(info);
   if (Fiber* fiber = FiberOf(instance, info[0])) instance->scheduler->Discard(fiber);
   return info.Env().Undefined();
+}
+
+// cancelWasmCodeGcTasks() -> how many were cancelled, -1 when it cannot be
+// done here (wasm_code_gc.h): called once the code GC is off.
+Napi::Value CancelWasmCodeGcTasksCall(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), CancelWasmCodeGcTasks(v8::Isolate::GetCurrent()));
 }
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -149,6 +156,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   fn("discard", Discard);
   core->hot.Define(FromNapi(out).As<v8::Object>(), FromNapi(info[1]).As<v8::Function>());
   fn("stats", Stats);
+  fn("cancelWasmCodeGcTasks", CancelWasmCodeGcTasksCall);
   out.Set("root", Napi::Number::New(env, static_cast<double>(Scheduler::HandleOf(instance->scheduler->root()))));
   out.Set("defaultStackSize", Napi::Number::New(env, kDefaultStackSize));
   out.Set("minStackSize", Napi::Number::New(env, kMinStackSize));

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "arch/cpu.h"
+
 namespace stackful {
 
 // For each of `count` mangled names, stores its run-time address in the main
@@ -34,6 +36,9 @@ void ResolveSymbols(SymbolEntry* entries, size_t count);
 
 // Copies `size` bytes at `addr` without faulting on unmapped memory.
 bool SafeRead(const void* addr, void* out, size_t size);
+
+// Whether a word read from memory can be a pointer to a C++ object.
+inline bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && cpu::IsUserAddress(p); }
 
 // How far into the isolate its fields are looked for.
 constexpr size_t kIsolateScanBytes = 256 * 1024;

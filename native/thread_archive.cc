@@ -9,7 +9,6 @@
 
 #include <v8.h>
 
-#include "arch/cpu.h"
 #include "elf_symbols.h"
 
 namespace stackful {
@@ -34,8 +33,6 @@ __attribute__((always_inline)) inline void CopySmall(void* to, const void* from,
   }
   for (; i < bytes; ++i) d[i] = s[i];
 }
-
-bool PlausiblePointer(uintptr_t p) { return p >= 0x10000 && p % 8 == 0 && cpu::IsUserAddress(p); }
 
 bool IsAnchor(const ArchivedThread& t, uintptr_t manager) {
   return t.id == -1 && reinterpret_cast<uintptr_t>(t.manager) == manager;

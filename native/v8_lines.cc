@@ -122,6 +122,16 @@ Internal kInternals[] = {
     {Need::kArchive,
      {STACKFUL_V8I "ExternalReference::handle_scope_level_address(Isolate*)",
       {"_ZN2v88internal17ExternalReference26handle_scope_level_addressEPNS0_7IsolateE"}, Slot(&v8i.handle_scope_level_address)}},
+
+    {Need::kWasmTasks,
+     {"vtable for v8::internal::wasm::(anonymous namespace)::WasmGCForegroundTask",
+      {"_ZTVN2v88internal4wasm12_GLOBAL__N_120WasmGCForegroundTaskE"}, Slot(&v8i.wasm_gc_task_vtable)}},
+    {Need::kWasmTasks,
+     {STACKFUL_V8I "CancelableTask::CancelableTask(Isolate*)", {"_ZN2v88internal14CancelableTaskC2EPNS0_7IsolateE"},
+      Slot(&v8i.cancelable_task_ctor)}},
+    {Need::kWasmTasks,
+     {STACKFUL_V8I "CancelableTaskManager::TryAbort(Id)", {"_ZN2v88internal21CancelableTaskManager8TryAbortEm"},
+      Slot(&v8i.try_abort)}},
 };
 #undef STACKFUL_V8I
 

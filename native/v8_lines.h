@@ -59,6 +59,7 @@ enum class Need : uint8_t {
   kSegments,  // SuspendedScan::kSegments
   kCallback,  // SuspendedScan::kCallback
   kArchive,   // the direct switch (thread_archive.cc), and freeing abandoned fibers
+  kWasmTasks, // cancelling a wasm code GC's leftover task (wasm_code_gc.cc); never required
 };
 
 using ArchiveFn = char* (*)(void* self, char* storage);  // members: this, storage
@@ -109,6 +110,12 @@ struct V8Internals {
   AddressFn handle_scope_next_address = nullptr;
   AddressFn handle_scope_limit_address = nullptr;
   AddressFn handle_scope_level_address = nullptr;
+
+  // wasm_code_gc.cc: the task a wasm code GC leaves queued, where the
+  // isolate's task manager is, and how V8 cancels a task.
+  const void* wasm_gc_task_vtable = nullptr;                            // a local symbol: in .symtab only
+  void (*cancelable_task_ctor)(void* self, void* isolate) = nullptr;   // CancelableTask::CancelableTask(Isolate*)
+  int (*try_abort)(void* task_manager, uint64_t task_id) = nullptr;  // CancelableTaskManager::TryAbort(Id)
 };
 
 extern V8Internals v8i;
@@ -167,6 +174,40 @@ constexpr uint64_t kArchivedThreadMagic = 0x73746b66756c5453;  // "STlufkts"
 constexpr size_t kHandleBlockBytes = 1022 * sizeof(void*);
 // HandleScopeData {Address* next, *limit; int level, sealed_level}.
 constexpr size_t kHandleScopeDataSize = 24;
+
+// v8::internal::Cancelable { vtable; CancelableTaskManager* parent_;
+// std::atomic<Status> status_; Id id_; } and the start of
+// CancelableTaskManager { Id task_id_counter_; std::unordered_map<Id,
+// Cancelable*> cancelable_tasks_; ... } on every supported line (V8's
+// src/tasks/cancelable-task.h), the table as libstdc++ lays it out (Node's
+// Linux builds): buckets, bucket count, the first node, the element count,
+// the rehash policy (max load factor 1.0 unless changed), the single bucket;
+// a node { next; key; value } (a std::hash<uint64_t> key's hash is not
+// cached). Only read, and only in wasm_code_gc.cc, where each object found
+// is checked against what points at it before V8's own TryAbort() is called.
+struct CancelableMirror {
+  const void* vtable;
+  void* manager;
+  int32_t status;
+  uint64_t id;
+};
+struct TaskMapNodeMirror {
+  const TaskMapNodeMirror* next;
+  uint64_t id;
+  const CancelableMirror* task;
+};
+struct TaskManagerMirror {
+  uint64_t id_counter;
+  void* buckets;
+  size_t bucket_count;
+  const TaskMapNodeMirror* first;
+  size_t count;
+  float max_load_factor;
+  size_t next_resize;
+  void* single_bucket;
+};
+constexpr int32_t kCancelableWaiting = 0;  // Cancelable::kWaiting
+constexpr int kTaskAborted = 2;            // TryAbortResult::kTaskAborted
 
 // --- the async context ------------------------------------------------------
 

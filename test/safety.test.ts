@@ -90,6 +90,15 @@ describe('WebAssembly with fibers parked', () => {
     assert.equal(child.stderr, '');
     assert.deepEqual(report(child), { before: 20, ok: 400, results: Array(10).fill(3), live: 0 });
   });
+
+  it('a code GC that started before the first fiber leaves no task behind that aborts once fibers are suspended', () => {
+    // --stress-wasm-code-gc: the code that tier-up replaces starts a code GC
+    // at once, in the same turn as the fibers are made and suspended.
+    const child = runChild('wasm-stale-task.js', ['3'], { nodeArgs: ['--allow-natives-syntax', '--stress-wasm-code-gc'] });
+    assert.equal(child.status, 0, describeChild(child));
+    assert.equal(child.stderr, '');
+    assert.deepEqual(report(child), { tieredUp: true, calls: true, results: [1, 2, 3], live: 0 });
+  });
 });
 
 describe('the Locker switch (STACKFUL_SWITCH=locker, the fallback)', () => {

@@ -101,8 +101,12 @@ function onFirstFiber(): void {
   // included. Node's fetch() parses HTTP with wasm and reached it within a
   // hundred requests. Without it, wasm code that tiering replaced stays
   // allocated until its module is collected. Off before the first switch is
-  // soon enough: see test/crash/wasm-code-gc.js, which also runs wasm first.
+  // soon enough for new code GCs (test/crash/wasm-code-gc.js, which also runs
+  // wasm first), but one that started earlier may have left a task queued
+  // that makes the same check when it runs: cancelled here, once V8 can start
+  // no other (native/wasm_code_gc.h, test/crash/wasm-stale-task.js).
   setFlagsFromString('--no-wasm-code-gc');
+  core.cancelWasmCodeGcTasks();
 }
 
 // Set by Fiber's static block, which may use its private members: what the

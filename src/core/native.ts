@@ -121,6 +121,11 @@ export interface NativeCore {
   /** Where the running fiber goes when its body returns: the fiber whose handle is in mailbox[0]. */
   setNext(): void;
   stats(): NativeStats;
+  /**
+   * Cancels the wasm code GC tasks still queued for this isolate (the code GC
+   * must be off): how many, or -1 when this Node binary lacks what it takes.
+   */
+  cancelWasmCodeGcTasks(): number;
   /** V8's continuation-preserved embedder data (undefined on V8 11.3). */
   getAsyncContext(): unknown;
   setAsyncContext(value: unknown): void;
