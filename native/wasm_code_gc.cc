@@ -64,11 +64,13 @@ int CancelWasmCodeGcTasks(void* isolate) {
   v8i.cancelable_task_ctor(probe, isolate);
   const uintptr_t manager = reinterpret_cast<uintptr_t>(probe->mirror.manager);
   const uint64_t probe_id = probe->mirror.id;
+  if (!PlausiblePointer(manager)) return -1;  // the probe is kept: V8 may still point at it
+  const void* wasm_task_vptr = AddressPoint(v8i.wasm_gc_task_vtable);
   std::vector<uint64_t> ids;
   bool read = false;
   for (int attempt = 0; attempt < 3 && !read; ++attempt) {
     ids.clear();
-    read = PlausiblePointer(manager) && WaitingWasmTasks(manager, probe, AddressPoint(v8i.wasm_gc_task_vtable), &ids);
+    read = WaitingWasmTasks(manager, probe, wasm_task_vptr, &ids);
   }
   int cancelled = 0;
   if (read) {
@@ -76,7 +78,7 @@ int CancelWasmCodeGcTasks(void* isolate) {
   }
   // Out of the table again; should that fail, the manager still points at the
   // probe, which must then outlive it.
-  if (PlausiblePointer(manager) && v8i.try_abort(reinterpret_cast<void*>(manager), probe_id) == kTaskAborted) delete probe;
+  if (v8i.try_abort(reinterpret_cast<void*>(manager), probe_id) == kTaskAborted) delete probe;
   return read ? cancelled : -1;
 }
 
